@@ -1,0 +1,122 @@
+//! The `saelab` command line: thin verbs over the libraries.
+
+mod activations;
+mod bench;
+mod progress;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use saelab_model::hooks::HookPoint;
+
+#[derive(Parser)]
+#[command(
+    name = "saelab",
+    version,
+    about = "Sparse dictionary learning for language-model activations"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args, Clone)]
+struct ModelArg {
+    /// A GGUF file, a Hugging Face model folder, or a hub id (default: the embedded SmolLM2-135M-Instruct).
+    #[arg(long)]
+    model: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the model's hook points with their shapes.
+    Hooks {
+        #[command(flatten)]
+        model: ModelArg,
+    },
+    /// Print the token ids of a text as one JSON array, as the model's tokenizer encodes it.
+    Tokenize {
+        #[command(flatten)]
+        model: ModelArg,
+        /// The text to encode.
+        #[arg(long)]
+        text: String,
+    },
+    /// Print the greedy continuation of a prompt.
+    Generate {
+        #[command(flatten)]
+        model: ModelArg,
+        #[arg(long)]
+        prompt: String,
+        /// Number of new tokens (generation also stops after the end-of-sequence token).
+        #[arg(long, default_value_t = 32)]
+        max_tokens: usize,
+    },
+    /// Summary statistics of hook activations over a text file.
+    Activations(activations::Args),
+    /// Speed benchmarks.
+    #[command(subcommand)]
+    Bench(bench::Bench),
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stops early (`saelab hooks | head`) is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Hooks { model } => {
+            let loaded = load(&model)?;
+            let cfg = &loaded.model.cfg;
+            let mut out = std::io::stdout().lock();
+            for point in HookPoint::all(cfg) {
+                writeln!(out, "{:<36} {}", point.to_string(), point.shape(cfg))?;
+            }
+        }
+        Command::Tokenize { model, text } => {
+            let loaded = load(&model)?;
+            let ids = loaded.tokenizer.encode(&text).context("--text")?;
+            println!("{}", serde_json::to_string(&ids)?);
+        }
+        Command::Generate {
+            model,
+            prompt,
+            max_tokens,
+        } => {
+            let loaded = load(&model)?;
+            let ids = loaded.tokenizer.encode(&prompt).context("--prompt")?;
+            let new = loaded
+                .model
+                .generate_greedy(&ids, max_tokens, loaded.tokenizer.eos_id())
+                .context("--prompt")?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(loaded.tokenizer.decode(&new)?.as_bytes())?;
+            out.flush()?;
+        }
+        Command::Activations(args) => activations::run(args)?,
+        Command::Bench(b) => bench::run(b)?,
+    }
+    Ok(())
+}
+
+fn load(model: &ModelArg) -> Result<saelab_model::LoadedModel> {
+    let loaded = saelab_model::load(model.model.as_deref()).context("--model")?;
+    Ok(loaded)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

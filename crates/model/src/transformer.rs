@@ -1,0 +1,248 @@
+//! A decoder-only transformer whose family differences are all in its configuration and
+//! weights, with hook points at every TransformerLens site.
+
+use std::collections::BTreeMap;
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::batch::Batch;
+use crate::config::ModelConfig;
+use crate::error::{ModelError, Result};
+use crate::hooks::{BlockSite, HookPoint, Hooks};
+use crate::layers::{activate, attention_mask, Norm, Rotary};
+use crate::linear::Linear;
+
+/// One block's weights. `qkv` holds q, k and v stacked in that order on the output axis;
+/// `mlp_in` holds the gate then the up projection for gated MLPs.
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub ln1: Norm,
+    pub ln2: Norm,
+    pub qkv: Linear,
+    pub attn_out: Linear,
+    pub mlp_in: Linear,
+    pub mlp_out: Linear,
+}
+
+#[derive(Clone, Debug)]
+pub struct Transformer {
+    pub cfg: ModelConfig,
+    pub embed: Tensor,
+    pub pos_embed: Option<Tensor>,
+    pub blocks: Vec<Block>,
+    pub ln_final: Norm,
+    pub unembed: Linear,
+    rotary: Option<Rotary>,
+}
+
+/// What a forward returns: logits if asked, and every hook value that was read.
+#[derive(Debug)]
+pub struct Output {
+    /// `[batch, seq, vocab]`, present when the hooks asked for logits.
+    pub logits: Option<Tensor>,
+    pub captured: BTreeMap<HookPoint, Tensor>,
+    /// How many blocks actually ran.
+    pub blocks_run: usize,
+}
+
+impl Output {
+    pub fn get(&self, point: HookPoint) -> Option<&Tensor> {
+        self.captured.get(&point)
+    }
+}
+
+/// Per-forward state shared by the blocks.
+struct Context<'h, 'a> {
+    hooks: &'h mut Hooks<'a>,
+    captured: BTreeMap<HookPoint, Tensor>,
+    mask: Tensor,
+    rotary: Option<(Tensor, Tensor)>,
+}
+
+impl Context<'_, '_> {
+    fn visit(&mut self, point: HookPoint, value: Tensor) -> Result<Tensor> {
+        self.hooks.visit(point, value, &mut self.captured)
+    }
+}
+
+impl Transformer {
+    pub fn new(
+        cfg: ModelConfig,
+        embed: Tensor,
+        pos_embed: Option<Tensor>,
+        blocks: Vec<Block>,
+        ln_final: Norm,
+        unembed: Linear,
+    ) -> Result<Self> {
+        cfg.validate().map_err(ModelError::Invalid)?;
+        let rotary = if cfg.rotary_dim > 0 {
+            Some(Rotary::new(
+                cfg.rotary_dim,
+                cfg.rope_theta,
+                cfg.context_length,
+                embed.device(),
+            )?)
+        } else {
+            None
+        };
+        Ok(Transformer {
+            cfg,
+            embed,
+            pos_embed,
+            blocks,
+            ln_final,
+            unembed,
+            rotary,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        self.embed.device()
+    }
+
+    /// Runs the model on `batch`, applying `hooks`' edits, reading its hooks, and stopping
+    /// after the last block they need.
+    pub fn forward(&self, batch: &Batch, hooks: &mut Hooks<'_>) -> Result<Output> {
+        let cfg = &self.cfg;
+        batch.check(cfg)?;
+        let device = self.device();
+        let (b, t) = (batch.batch_size(), batch.seq_len());
+        let ids = Tensor::from_slice(batch.ids(), (b, t), device)?;
+        let positions = Tensor::from_vec(batch.positions(), (b, t), device)?;
+        let rotary = match &self.rotary {
+            Some(r) => Some(r.tables(&positions)?),
+            None => None,
+        };
+        let mut ctx = Context {
+            hooks,
+            captured: BTreeMap::new(),
+            mask: attention_mask(batch.mask(), b, t, device)?,
+            rotary,
+        };
+
+        let embedded =
+            self.embed
+                .index_select(&ids.flatten_all()?, 0)?
+                .reshape((b, t, cfg.d_model))?;
+        let mut x = ctx.visit(HookPoint::Embed, embedded)?;
+        if let Some(pe) = &self.pos_embed {
+            let pos =
+                pe.index_select(&positions.flatten_all()?, 0)?
+                    .reshape((b, t, cfg.d_model))?;
+            let pos = ctx.visit(HookPoint::PosEmbed, pos)?;
+            x = (x + pos)?;
+        }
+
+        let blocks_run = ctx.hooks.blocks_needed(cfg);
+        for layer in 0..blocks_run {
+            x = self.block(layer, x, &mut ctx)?;
+        }
+
+        let logits =
+            if ctx.hooks.wants_logits() || ctx.hooks.captures().contains(&HookPoint::LnFinal) {
+                let normed = ctx.visit(HookPoint::LnFinal, self.ln_final.forward(&x)?)?;
+                if ctx.hooks.wants_logits() {
+                    Some(self.unembed.forward(&normed)?)
+                } else {
+                    None
+                }
+            } else {
+                None
+            };
+        Ok(Output {
+            logits,
+            captured: ctx.captured,
+            blocks_run,
+        })
+    }
+
+    fn block(&self, layer: usize, x: Tensor, ctx: &mut Context<'_, '_>) -> Result<Tensor> {
+        let block = &self.blocks[layer];
+        let at = |site| HookPoint::Block { layer, site };
+        let resid_pre = ctx.visit(at(BlockSite::ResidPre), x)?;
+        let normed = ctx.visit(at(BlockSite::Ln1Normalized), block.ln1.forward(&resid_pre)?)?;
+        let attn = self.attention(layer, &normed, ctx)?;
+        let attn = ctx.visit(at(BlockSite::AttnOut), attn)?;
+        let (mlp_input, resid_mid) = if self.cfg.parallel_residual {
+            (resid_pre.clone(), None)
+        } else {
+            let mid = ctx.visit(at(BlockSite::ResidMid), (&resid_pre + &attn)?)?;
+            (mid.clone(), Some(mid))
+        };
+        let normed2 = ctx.visit(at(BlockSite::Ln2Normalized), block.ln2.forward(&mlp_input)?)?;
+        let mlp = self.mlp(layer, &normed2, ctx)?;
+        let mlp = ctx.visit(at(BlockSite::MlpOut), mlp)?;
+        let resid_post = match resid_mid {
+            Some(mid) => (mid + mlp)?,
+            None => ((resid_pre + attn)? + mlp)?,
+        };
+        ctx.visit(at(BlockSite::ResidPost), resid_post)
+    }
+
+    fn attention(&self, layer: usize, x: &Tensor, ctx: &mut Context<'_, '_>) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let block = &self.blocks[layer];
+        let (b, t, _) = x.dims3()?;
+        let (h, kv, dh) = (cfg.n_heads, cfg.n_kv_heads, cfg.d_head);
+        let qkv = block.qkv.forward(x)?;
+        let split = |start: usize, heads: usize| -> Result<Tensor> {
+            Ok(qkv
+                .narrow(2, start * dh, heads * dh)?
+                .reshape((b, t, heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()?)
+        };
+        let (mut q, mut k, v) = (split(0, h)?, split(h, kv)?, split(h + kv, kv)?);
+        if let (Some(rotary), Some((cos, sin))) = (&self.rotary, &ctx.rotary) {
+            q = rotary.apply(&q, cos, sin)?;
+            k = rotary.apply(&k, cos, sin)?;
+        }
+        // Grouped-query attention without copying k and v: the query heads that share a
+        // key/value head are laid out one after another, so fold them into the row axis.
+        let group = h / kv;
+        let q = (q.reshape((b, kv, group * t, dh))? * (1.0 / (dh as f64).sqrt()))?;
+        let scores = q.matmul(&k.t()?)?.reshape((b, h, t, t))?;
+        let scores = scores.broadcast_add(&ctx.mask)?;
+        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+        let z = probs.reshape((b, kv, group * t, t))?.matmul(&v)?;
+        let z = z.reshape((b, h, t, dh))?.transpose(1, 2)?.contiguous()?;
+        let z = ctx.visit(
+            HookPoint::Block {
+                layer,
+                site: BlockSite::AttnZ,
+            },
+            z,
+        )?;
+        block.attn_out.forward(&z.reshape((b, t, h * dh))?)
+    }
+
+    fn mlp(&self, layer: usize, x: &Tensor, ctx: &mut Context<'_, '_>) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let block = &self.blocks[layer];
+        let at = |site| HookPoint::Block { layer, site };
+        let pre = block.mlp_in.forward(x)?;
+        let post = if cfg.gated_mlp {
+            let gate = pre.narrow(2, 0, cfg.d_mlp)?.contiguous()?;
+            let up = pre.narrow(2, cfg.d_mlp, cfg.d_mlp)?.contiguous()?;
+            let gate = ctx.visit(at(BlockSite::MlpPre), gate)?;
+            let up = ctx.visit(at(BlockSite::MlpPreLinear), up)?;
+            (activate(&gate, cfg.activation)? * up)?
+        } else {
+            let pre = ctx.visit(at(BlockSite::MlpPre), pre)?;
+            activate(&pre, cfg.activation)?
+        };
+        let post = ctx.visit(at(BlockSite::MlpPost), post)?;
+        block.mlp_out.forward(&post)
+    }
+
+    /// Logits for `batch` with no hooks.
+    pub fn logits(&self, batch: &Batch) -> Result<Tensor> {
+        let out = self.forward(batch, &mut Hooks::logits())?;
+        out.logits
+            .ok_or_else(|| ModelError::Invalid("forward returned no logits".into()))
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.embed.dtype()
+    }
+}

@@ -1,0 +1,150 @@
+//! Bad input gets a clear error naming the file, field or flag.
+
+mod common;
+
+use common::fixtures;
+use saelab_model::hooks::HookPoint;
+use saelab_model::load::load_hf_dir;
+use saelab_model::Batch;
+
+fn copy_fixture(family: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(
+            fixtures().join("tiny").join(family).join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    dir
+}
+
+fn load_err(dir: &std::path::Path) -> String {
+    match load_hf_dir(dir, "test") {
+        Ok(_) => panic!("{} loaded without error", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn malformed_config_json_is_named() {
+    let dir = copy_fixture("llama");
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, "{\"model_type\": \"llama\", ").unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("config.json") && msg.contains("not valid JSON"),
+        "{msg}"
+    );
+
+    std::fs::write(&config, r#"{"model_type": "llama", "hidden_size": "wide"}"#).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("config.json") && msg.contains("`hidden_size`"),
+        "{msg}"
+    );
+
+    std::fs::write(&config, r#"{"model_type": "llama", "hidden_size": 32}"#).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("config.json") && msg.contains("missing"),
+        "{msg}"
+    );
+
+    std::fs::write(&config, r#"{"model_type": "bert"}"#).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("`model_type`") && msg.contains("bert"),
+        "{msg}"
+    );
+
+    std::fs::remove_file(&config).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("config.json") && msg.contains("missing"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn weights_of_the_wrong_shape_or_corrupt_files_are_named() {
+    let dir = copy_fixture("gpt2");
+    let config = dir.path().join("config.json");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("\"n_embd\": 32", "\"n_embd\": 48");
+    std::fs::write(&config, text).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("has shape") && msg.contains("expected"),
+        "{msg}"
+    );
+
+    let dir = copy_fixture("gpt2");
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        b"\x05\x00\x00\x00\x00\x00\x00\x00{oops",
+    )
+    .unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("not a valid safetensors file"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unknown_hook_suggests_the_nearest_names() {
+    let m = load_hf_dir(&fixtures().join("tiny").join("llama"), "tiny").unwrap();
+    let err = HookPoint::parse("blocks.1.hook_resid_pots", &m.model.cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown hook point `blocks.1.hook_resid_pots`"),
+        "{err}"
+    );
+    assert!(err.contains("blocks.1.hook_resid_post"), "{err}");
+    let err = HookPoint::parse("blocks.7.hook_mlp_out", &m.model.cfg)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("blocks.1.hook_mlp_out"), "{err}");
+    // GPT-NeoX runs attention and MLP in parallel: there is no resid_mid.
+    let neox = load_hf_dir(&fixtures().join("tiny").join("gpt_neox"), "tiny").unwrap();
+    assert!(HookPoint::parse("blocks.0.hook_resid_mid", &neox.model.cfg).is_err());
+    assert!(HookPoint::parse("blocks.0.hook_resid_mid", &m.model.cfg).is_ok());
+}
+
+#[test]
+fn input_longer_than_the_context_is_rejected() {
+    let m = load_hf_dir(&fixtures().join("tiny").join("llama"), "tiny").unwrap();
+    let ctx = m.model.cfg.context_length;
+    let long = vec![5u32; ctx + 1];
+    let err = m
+        .model
+        .logits(&Batch::single(&long))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("{} tokens", ctx + 1))
+            && err.contains(&format!("context length is {ctx}")),
+        "{err}"
+    );
+    let err = m
+        .model
+        .generate_greedy(&vec![5u32; ctx - 2], 4, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--max-tokens") && err.contains("context length"),
+        "{err}"
+    );
+    let err = m
+        .model
+        .logits(&Batch::single(&[400]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("token id 400") && err.contains("vocabulary"),
+        "{err}"
+    );
+}
