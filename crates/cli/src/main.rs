@@ -4,6 +4,9 @@ mod activations;
 mod bench;
 mod progress;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -61,7 +64,15 @@ enum Command {
     Bench(bench::Bench),
 }
 
+/// mimalloc's `mi_option_purge_delay` (index 15 of its option enum in both v2 and v3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 fn main() -> ExitCode {
+    // Keep freed memory mapped: a forward frees and reallocates the same large buffers in
+    // every layer, and returning them to the OS costs a page fault and a zeroing per page
+    // each time (full forward 345 → 403 tokens/s when measured).
+    // SAFETY: setting an option has no preconditions.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stops early (`saelab hooks | head`) is not an error.

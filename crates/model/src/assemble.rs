@@ -45,7 +45,7 @@ pub fn linear(
 
 /// Stacks linear layers along the output axis (q, k, v → qkv; gate, up → gate_up).
 pub fn stack(parts: &[Linear]) -> Result<Linear> {
-    let weights: Vec<&Tensor> = parts.iter().map(Linear::weight).collect();
+    let weights: Vec<Tensor> = parts.iter().map(Linear::weight).collect();
     let weight = Tensor::cat(&weights, 0)?;
     let bias = if parts.iter().all(|p| p.bias().is_some()) {
         let biases: Vec<&Tensor> = parts.iter().filter_map(Linear::bias).collect();

@@ -229,6 +229,12 @@ impl<'a> Hooks<'a> {
         self
     }
 
+    /// Whether this forward reads or edits `point` (lets the model skip materialising
+    /// values nobody looks at).
+    pub fn touches(&self, point: HookPoint) -> bool {
+        self.capture.contains(&point) || self.edits.contains_key(&point)
+    }
+
     pub fn wants_logits(&self) -> bool {
         self.logits
     }

@@ -68,6 +68,11 @@ impl Rotary {
         })
     }
 
+    /// How many leading features of each head rotate.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
     /// Tables for the given positions, shaped `[batch, seq, dim / 2]`.
     pub fn tables(&self, positions: &Tensor) -> Result<(Tensor, Tensor)> {
         let (b, t) = positions.dims2()?;

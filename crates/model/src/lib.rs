@@ -4,9 +4,11 @@
 //! it needs.
 
 mod assemble;
+pub mod attention;
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod gated;
 pub mod generate;
 pub mod gguf;
 pub mod gpt2;
@@ -18,6 +20,7 @@ pub mod linear;
 pub mod llama;
 pub mod load;
 pub mod neox;
+mod simd;
 pub mod summary;
 pub mod tokenizer;
 pub mod transformer;

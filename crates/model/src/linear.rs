@@ -2,26 +2,28 @@
 //! matmul on the shapes a transformer uses; elsewhere it falls back to candle.
 
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
-use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::matmul as faer_matmul;
 use faer::{Accum, MatMut, MatRef, Par};
 
 use crate::error::Result;
 
-/// `y = x Wᵀ + b` with `W` stored `[out, in]` as in PyTorch.
+/// `y = x Wᵀ + b`, built from `W [out, in]` as in PyTorch but kept transposed, `[in, out]`
+/// contiguous, the layout faer multiplies fastest.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    weight: Tensor,
+    weight_t: Tensor,
     bias: Option<Tensor>,
 }
 
 impl Linear {
     pub fn new(weight: Tensor, bias: Option<Tensor>) -> Result<Self> {
-        let weight = weight.contiguous()?;
-        Ok(Linear { weight, bias })
+        let weight_t = weight.t()?.contiguous()?;
+        Ok(Linear { weight_t, bias })
     }
 
-    pub fn weight(&self) -> &Tensor {
-        &self.weight
+    /// `W [out, in]` (a transposed view).
+    pub fn weight(&self) -> Tensor {
+        self.weight_t.t().expect("a 2-D weight transposes")
     }
 
     pub fn bias(&self) -> Option<&Tensor> {
@@ -29,7 +31,7 @@ impl Linear {
     }
 
     pub fn out_features(&self) -> usize {
-        self.weight.dims()[0]
+        self.weight_t.dims()[1]
     }
 
     /// Applies the layer to the last dimension of `x`.
@@ -38,7 +40,7 @@ impl Linear {
         let d_in = *dims.last().unwrap_or(&0);
         let rows = x.elem_count() / d_in.max(1);
         let flat = x.reshape((rows, d_in))?.contiguous()?;
-        let mut y = matmul_wt(&flat, &self.weight)?;
+        let mut y = matmul(&flat, &self.weight_t)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
@@ -48,20 +50,20 @@ impl Linear {
     }
 }
 
-/// `x [n, k] · w [m, k]ᵀ → [n, m]`.
-pub fn matmul_wt(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+/// `x [n, k] · w [k, m] → [n, m]`.
+pub fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if matches!(x.device(), Device::Cpu) && x.dtype() == candle_core::DType::F32 {
-        Ok(x.apply_op2_no_bwd(w, &FaerMatmulWt)?)
+        Ok(x.apply_op2_no_bwd(w, &FaerMatmul)?)
     } else {
-        Ok(x.matmul(&w.t()?)?)
+        Ok(x.matmul(w)?)
     }
 }
 
-struct FaerMatmulWt;
+struct FaerMatmul;
 
-impl CustomOp2 for FaerMatmulWt {
+impl CustomOp2 for FaerMatmul {
     fn name(&self) -> &'static str {
-        "faer-matmul-wt"
+        "faer-matmul"
     }
 
     fn cpu_fwd(
@@ -72,18 +74,18 @@ impl CustomOp2 for FaerMatmulWt {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (n, k) = l1.shape().dims2()?;
-        let (m, k2) = l2.shape().dims2()?;
+        let (k2, m) = l2.shape().dims2()?;
         if k != k2 {
-            candle_core::bail!("matmul_wt: inner dimensions differ ({k} vs {k2})");
+            candle_core::bail!("matmul: inner dimensions differ ({k} vs {k2})");
         }
         let x = contiguous_f32(s1, l1)?;
         let w = contiguous_f32(s2, l2)?;
         let mut out = vec![0f32; n * m];
-        matmul(
+        faer_matmul(
             MatMut::from_row_major_slice_mut(&mut out, n, m),
             Accum::Replace,
             MatRef::from_row_major_slice(x, n, k),
-            MatRef::from_row_major_slice(w, m, k).transpose(),
+            MatRef::from_row_major_slice(w, k, m),
             1.0f32,
             Par::rayon(0),
         );
@@ -95,6 +97,6 @@ fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a 
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("matmul_wt: operand must be contiguous"),
+        None => candle_core::bail!("matmul: operand must be contiguous"),
     }
 }

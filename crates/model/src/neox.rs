@@ -58,7 +58,7 @@ fn split_heads_qkv(l: Linear, heads: usize, d_head: usize) -> Result<Linear> {
             .contiguous()?
             .reshape(flat)?)
     };
-    let w = reorder(l.weight(), &[inp])?;
+    let w = reorder(&l.weight(), &[inp])?;
     let b = match l.bias() {
         Some(b) => Some(reorder(b, &[])?),
         None => None,

@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 
 use candle_core::{DType, Device, Tensor};
 
+use crate::attention::{causal_attention, Heads, RotaryTables};
 use crate::batch::Batch;
 use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
+use crate::gated::gated_product;
 use crate::hooks::{BlockSite, HookPoint, Hooks};
-use crate::layers::{activate, attention_mask, Norm, Rotary};
+use crate::layers::{activate, Norm, Rotary};
 use crate::linear::Linear;
 
 /// One block's weights. `qkv` holds q, k and v stacked in that order on the output axis;
@@ -52,14 +54,14 @@ impl Output {
 }
 
 /// Per-forward state shared by the blocks.
-struct Context<'h, 'a> {
+struct Context<'h, 'a, 'm> {
     hooks: &'h mut Hooks<'a>,
     captured: BTreeMap<HookPoint, Tensor>,
-    mask: Tensor,
+    mask: &'m [u8],
     rotary: Option<(Tensor, Tensor)>,
 }
 
-impl Context<'_, '_> {
+impl Context<'_, '_, '_> {
     fn visit(&mut self, point: HookPoint, value: Tensor) -> Result<Tensor> {
         self.hooks.visit(point, value, &mut self.captured)
     }
@@ -116,7 +118,7 @@ impl Transformer {
         let mut ctx = Context {
             hooks,
             captured: BTreeMap::new(),
-            mask: attention_mask(batch.mask(), b, t, device)?,
+            mask: batch.mask(),
             rotary,
         };
 
@@ -156,7 +158,7 @@ impl Transformer {
         })
     }
 
-    fn block(&self, layer: usize, x: Tensor, ctx: &mut Context<'_, '_>) -> Result<Tensor> {
+    fn block(&self, layer: usize, x: Tensor, ctx: &mut Context<'_, '_, '_>) -> Result<Tensor> {
         let block = &self.blocks[layer];
         let at = |site| HookPoint::Block { layer, site };
         let resid_pre = ctx.visit(at(BlockSite::ResidPre), x)?;
@@ -179,33 +181,21 @@ impl Transformer {
         ctx.visit(at(BlockSite::ResidPost), resid_post)
     }
 
-    fn attention(&self, layer: usize, x: &Tensor, ctx: &mut Context<'_, '_>) -> Result<Tensor> {
+    fn attention(&self, layer: usize, x: &Tensor, ctx: &mut Context<'_, '_, '_>) -> Result<Tensor> {
         let cfg = &self.cfg;
         let block = &self.blocks[layer];
         let (b, t, _) = x.dims3()?;
-        let (h, kv, dh) = (cfg.n_heads, cfg.n_kv_heads, cfg.d_head);
         let qkv = block.qkv.forward(x)?;
-        let split = |start: usize, heads: usize| -> Result<Tensor> {
-            Ok(qkv
-                .narrow(2, start * dh, heads * dh)?
-                .reshape((b, t, heads, dh))?
-                .transpose(1, 2)?
-                .contiguous()?)
+        let heads = Heads {
+            heads: cfg.n_heads,
+            kv_heads: cfg.n_kv_heads,
+            d_head: cfg.d_head,
         };
-        let (mut q, mut k, v) = (split(0, h)?, split(h, kv)?, split(h + kv, kv)?);
-        if let (Some(rotary), Some((cos, sin))) = (&self.rotary, &ctx.rotary) {
-            q = rotary.apply(&q, cos, sin)?;
-            k = rotary.apply(&k, cos, sin)?;
-        }
-        // Grouped-query attention without copying k and v: the query heads that share a
-        // key/value head are laid out one after another, so fold them into the row axis.
-        let group = h / kv;
-        let q = (q.reshape((b, kv, group * t, dh))? * (1.0 / (dh as f64).sqrt()))?;
-        let scores = q.matmul(&k.t()?)?.reshape((b, h, t, t))?;
-        let scores = scores.broadcast_add(&ctx.mask)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let z = probs.reshape((b, kv, group * t, t))?.matmul(&v)?;
-        let z = z.reshape((b, h, t, dh))?.transpose(1, 2)?.contiguous()?;
+        let tables = match (&self.rotary, &ctx.rotary) {
+            (Some(rotary), Some((cos, sin))) => Some(RotaryTables { rotary, cos, sin }),
+            _ => None,
+        };
+        let z = causal_attention(&qkv, heads, tables.as_ref(), ctx.mask)?;
         let z = ctx.visit(
             HookPoint::Block {
                 layer,
@@ -213,15 +203,22 @@ impl Transformer {
             },
             z,
         )?;
-        block.attn_out.forward(&z.reshape((b, t, h * dh))?)
+        block
+            .attn_out
+            .forward(&z.reshape((b, t, cfg.n_heads * cfg.d_head))?)
     }
 
-    fn mlp(&self, layer: usize, x: &Tensor, ctx: &mut Context<'_, '_>) -> Result<Tensor> {
+    fn mlp(&self, layer: usize, x: &Tensor, ctx: &mut Context<'_, '_, '_>) -> Result<Tensor> {
         let cfg = &self.cfg;
         let block = &self.blocks[layer];
         let at = |site| HookPoint::Block { layer, site };
         let pre = block.mlp_in.forward(x)?;
-        let post = if cfg.gated_mlp {
+        let gate_or_up_hooked = [BlockSite::MlpPre, BlockSite::MlpPreLinear]
+            .iter()
+            .any(|&site| ctx.hooks.touches(at(site)));
+        let post = if cfg.gated_mlp && !gate_or_up_hooked {
+            gated_product(&pre, cfg.d_mlp, cfg.activation)?
+        } else if cfg.gated_mlp {
             let gate = pre.narrow(2, 0, cfg.d_mlp)?.contiguous()?;
             let up = pre.narrow(2, cfg.d_mlp, cfg.d_mlp)?.contiguous()?;
             let gate = ctx.visit(at(BlockSite::MlpPre), gate)?;
