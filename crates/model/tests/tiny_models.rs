@@ -125,3 +125,30 @@ fn padded_batches_match_the_reference_at_real_positions() {
         }
     }
 }
+
+/// Reading the gate and up projections switches the gated MLP from its fused kernel to
+/// separate ops; the logits must not change.
+#[test]
+fn reading_mlp_inputs_does_not_change_the_logits() {
+    let (m, expected) = load("llama");
+    let ids = ids(&expected["prompts"][0]["token_ids"]);
+    let batch = Batch::single(&ids);
+    let plain = rows(&m.model.logits(&batch).unwrap()).concat();
+    let pre = HookPoint::Block {
+        layer: 1,
+        site: BlockSite::MlpPre,
+    };
+    let out = m
+        .model
+        .forward(&batch, &mut Hooks::logits().read(pre))
+        .unwrap();
+    let read = rows(out.logits.as_ref().unwrap()).concat();
+    assert!(
+        max_abs_diff(&plain, &read) <= 1e-5 * max_abs(&plain),
+        "logits changed"
+    );
+    assert_eq!(
+        out.get(pre).unwrap().dims(),
+        &[1, ids.len(), m.model.cfg.d_mlp]
+    );
+}
