@@ -142,6 +142,7 @@ pub fn windows(
         pos: 0,
         boundary: Vec::new(),
         documents_read: 0,
+        tokens_read: 0,
         finished: false,
     })
 }
@@ -156,12 +157,18 @@ pub struct Windows<'t> {
     /// Parallel to `buffer`: true for separators this stream inserted.
     boundary: Vec<bool>,
     documents_read: u64,
+    tokens_read: u64,
     finished: bool,
 }
 
 impl Windows<'_> {
     pub fn documents_read(&self) -> u64 {
         self.documents_read
+    }
+
+    /// Tokens of the documents read so far (start, separator and padding not counted).
+    pub fn tokens_read(&self) -> u64 {
+        self.tokens_read
     }
 
     fn pending(&self) -> usize {
@@ -182,6 +189,7 @@ impl Windows<'_> {
                     source,
                 })?;
             self.documents_read += 1;
+            self.tokens_read += ids.len() as u64;
             if ids.is_empty() {
                 continue;
             }
