@@ -113,7 +113,10 @@ impl ParquetFile {
                     None,
                 )
                 .map_err(|e| {
-                    DataError::parquet(&self.path, format!("row group {}: {e}", state.next_group))
+                    DataError::parquet(
+                        &self.path,
+                        format!("row group {}: {}", state.next_group, explain(e)),
+                    )
                 })?;
                 state.reader = Some(get_typed_column_reader(get_column_reader(
                     state.descr.clone(),
@@ -141,7 +144,7 @@ fn read_batch(state: &mut State, path: &Path, column: &str) -> Result<bool> {
             None,
             &mut state.values,
         )
-        .map_err(|e| DataError::parquet(path, format!("column `{column}`: {e}")))?;
+        .map_err(|e| DataError::parquet(path, format!("column `{column}`: {}", explain(e))))?;
     if rows == 0 {
         return Ok(false);
     }
@@ -172,6 +175,20 @@ fn read_batch(state: &mut State, path: &Path, column: &str) -> Result<bool> {
     }
     state.row += rows as u64;
     Ok(true)
+}
+
+/// The parquet crate's message, with what to do when a codec was left out of this build.
+fn explain(e: parquet::errors::ParquetError) -> String {
+    let message = e.to_string();
+    if message.contains("Disabled feature at compile time: zstd") {
+        return format!(
+            "{message} (zstd-compressed Parquet needs saelab built with `--features zstd`)"
+        );
+    }
+    if message.contains("Disabled feature at compile time") {
+        return format!("{message} (this build of saelab reads snappy, gzip, lz4 and zstd)");
+    }
+    message
 }
 
 /// Err(why) unless the column holds one UTF-8 string per row.

@@ -42,13 +42,22 @@ pub fn read_err(path: &Path, options: &CorpusOptions) -> String {
 /// A Parquet file with an optional UTF-8 column `text` (None = null), an INT64 column `id`
 /// and a binary column `blob`, in row groups of `group` rows, snappy-compressed.
 pub fn write_parquet(path: &Path, rows: &[Option<&str>], group: usize) {
+    write_parquet_with(path, rows, group, Compression::SNAPPY)
+}
+
+pub fn write_parquet_with(
+    path: &Path,
+    rows: &[Option<&str>],
+    group: usize,
+    compression: Compression,
+) {
     let schema = parse_message_type(
         "message doc { OPTIONAL BYTE_ARRAY text (UTF8); REQUIRED INT64 id; \
          REQUIRED BYTE_ARRAY blob; }",
     )
     .unwrap();
     let props = WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
+        .set_compression(compression)
         .build();
     let file = File::create(path).unwrap();
     let mut writer = SerializedFileWriter::new(file, Arc::new(schema), Arc::new(props)).unwrap();
