@@ -10,6 +10,7 @@ pub mod lines;
 pub mod parquet_text;
 pub mod plain;
 pub mod shuffle;
+pub mod tokenize;
 pub mod windows;
 
 pub use corpus::{Corpus, CorpusOptions, Format, Source, DEFAULT_SOURCES};

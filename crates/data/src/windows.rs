@@ -11,6 +11,7 @@ use saelab_model::TextTokenizer;
 
 use crate::document::Documents;
 use crate::error::{DataError, Result};
+use crate::tokenize::Tokenized;
 
 pub const DEFAULT_WINDOW_LEN: usize = 128;
 
@@ -135,7 +136,7 @@ pub fn windows(
 ) -> Result<Windows<'_>> {
     config.validate()?;
     Ok(Windows {
-        documents,
+        documents: Tokenized::new(documents, tokenizer),
         tokenizer,
         config,
         buffer: Vec::new(),
@@ -148,7 +149,7 @@ pub fn windows(
 }
 
 pub struct Windows<'t> {
-    documents: Documents,
+    documents: Tokenized<'t>,
     tokenizer: &'t TextTokenizer,
     config: WindowConfig,
     /// Tokens read and not yet put in a window, from `pos` on.
@@ -178,16 +179,9 @@ impl Windows<'_> {
     /// Reads documents until one has tokens; false when the stream is over.
     fn read_document(&mut self) -> Result<bool> {
         loop {
-            let Some(doc) = self.documents.next().transpose()? else {
+            let Some(ids) = self.documents.next().transpose()? else {
                 return Ok(false);
             };
-            let ids = self
-                .tokenizer
-                .encode(&doc.text)
-                .map_err(|source| DataError::Tokenizer {
-                    document: self.documents_read,
-                    source,
-                })?;
             self.documents_read += 1;
             self.tokens_read += ids.len() as u64;
             if ids.is_empty() {
@@ -197,7 +191,7 @@ impl Windows<'_> {
             self.buffer.drain(..self.pos);
             self.boundary.drain(..self.pos);
             self.pos = 0;
-            if self.config.packing == Packing::Packed && self.documents_read > 1 {
+            if self.config.packing == Packing::Packed && self.tokens_read > ids.len() as u64 {
                 if let Some(sep) = self.config.separator {
                     self.buffer.push(sep);
                     self.boundary.push(true);

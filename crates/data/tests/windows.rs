@@ -154,7 +154,8 @@ fn shuffled_windows_are_the_same_for_a_seed() {
 
 #[test]
 fn windows_are_made_lazily() {
-    // An endless document stream: only what three windows need is ever read.
+    // An endless document stream: windows come without waiting for its end, and only the
+    // documents they hold are counted as read (tokenizing runs one small batch ahead).
     let tok = tokenizer();
     let endless: Documents = Box::new(std::iter::repeat_with(|| Ok(Document::new("abc".into()))));
     let config = WindowConfig::for_tokenizer(&tok, 9, Packing::Packed);
@@ -195,4 +196,38 @@ fn document_errors_pass_through() {
     let got: Vec<_> = windows(bad, &tok, config).unwrap().collect();
     assert_eq!(got.len(), 1);
     assert!(got[0].as_ref().unwrap_err().to_string().contains("broken"));
+}
+
+#[test]
+fn a_bos_the_tokenizer_adds_by_itself_is_not_doubled() {
+    // The fixture with a post-processor that prepends <|endoftext|> to every encoding, as
+    // Llama's and Gemma's tokenizers prepend their BOS.
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture()).unwrap()).unwrap();
+    json["post_processor"] = serde_json::json!({
+        "type": "TemplateProcessing",
+        "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}},
+                   {"Sequence": {"id": "A", "type_id": 0}}],
+        "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+        "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [0],
+                                             "tokens": ["<|endoftext|>"]}}
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, json.to_string()).unwrap();
+    let tok = TextTokenizer::from_file(&path, Some(0), Some(0)).unwrap();
+    assert_eq!(tok.encode("ab").unwrap(), [0, 65, 66]);
+    let w = all(
+        &["ab", "cd"],
+        &tok,
+        WindowConfig::for_tokenizer(&tok, 6, Packing::Packed),
+    );
+    assert_eq!(w[0].ids, [0, 65, 66, 0, 67, 68]);
+    // A text that really starts with the token keeps it.
+    let w = all(
+        &["<|endoftext|>ab"],
+        &tok,
+        WindowConfig::for_tokenizer(&tok, 4, Packing::Packed),
+    );
+    assert_eq!(w[0].ids, [0, 0, 65, 66]);
 }
