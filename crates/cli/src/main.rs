@@ -2,6 +2,7 @@
 
 mod activations;
 mod bench;
+mod corpus;
 mod progress;
 
 #[global_allocator]
@@ -59,6 +60,8 @@ enum Command {
     },
     /// Summary statistics of hook activations over a text file.
     Activations(activations::Args),
+    /// Document, byte, token and window counts of a corpus.
+    Corpus(corpus::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> Result<()> {
             out.flush()?;
         }
         Command::Activations(args) => activations::run(args)?,
+        Command::Corpus(args) => corpus::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

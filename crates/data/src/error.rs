@@ -1,0 +1,73 @@
+//! Typed errors of the data crate. Every variant names the file (and line, field, column or
+//! byte offset) or the option at fault.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
+    #[error("{}: invalid UTF-8 at byte {offset}", path.display())]
+    Utf8 { path: PathBuf, offset: u64 },
+
+    /// A JSONL line that is not a JSON object or lacks the text field.
+    #[error("{}: line {line}: {message}", path.display())]
+    Jsonl {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+
+    /// A Parquet file that cannot be read, or whose column is missing or not text.
+    #[error("{}: {message}", path.display())]
+    Parquet { path: PathBuf, message: String },
+
+    #[error("{what}: the corpus has no documents")]
+    Empty { what: String },
+
+    #[error(
+        "{}: the default corpus source `{name}` is not installed; run scripts/setup.sh (it \
+         builds the default corpus in $SAELAB_HOME/corpus, default ~/.cache/saelab/corpus)",
+        path.display()
+    )]
+    NotInstalled { path: PathBuf, name: String },
+
+    /// A corpus spec or option that makes no sense (`what` names it).
+    #[error("{what}: {message}")]
+    Invalid { what: String, message: String },
+
+    #[error("tokenizing document {document}: {source}")]
+    Tokenizer {
+        document: u64,
+        source: saelab_model::ModelError,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, DataError>;
+
+impl DataError {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DataError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
+        DataError::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn parquet(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        DataError::Parquet {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
