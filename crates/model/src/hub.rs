@@ -2,39 +2,58 @@
 
 use std::path::PathBuf;
 
-use hf_hub::{HFClientSync, HFError};
+use std::io::IsTerminal;
+
+use hf_hub::api::sync::ApiBuilder;
+use hf_hub::Cache;
 
 use crate::error::{ModelError, Result};
 
 const LOCAL_HINT: &str = "pass a local path instead: --model /path/to/folder (with config.json, \
 *.safetensors and tokenizer.json) or --model /path/to/model.gguf";
 
-/// hf-hub honours the HF cache variables but not `HF_HUB_OFFLINE`, so check it here.
+/// hf-hub reads `HF_HOME` but not `HF_HUB_OFFLINE` or `HF_HUB_CACHE`, so check those here.
 pub fn offline() -> bool {
     std::env::var("HF_HUB_OFFLINE")
         .map(|v| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
         .unwrap_or(false)
 }
 
+/// The HF cache: `HF_HUB_CACHE` if set, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+fn cache() -> Cache {
+    match std::env::var_os("HF_HUB_CACHE").filter(|v| !v.is_empty()) {
+        Some(dir) => Cache::new(PathBuf::from(dir)),
+        None => Cache::from_env(),
+    }
+}
+
 /// Downloads (or finds in the cache) the files of a model repository and returns the
 /// snapshot folder that holds them.
 pub fn fetch(id: &str) -> Result<PathBuf> {
     let offline = offline();
-    let client = HFClientSync::new()
-        .map_err(|e| ModelError::Hub(format!("cannot start the Hugging Face client: {e}")))?;
-    let (owner, name) = hf_hub::split_id(id);
-    let repo = client.model(owner, name);
-    let get = |file: &str| {
-        repo.download_file()
-            .filename(file)
-            .local_files_only(offline)
-            .send()
+    let cache = cache();
+    let cached = cache.model(id.to_string());
+    let api = if offline {
+        None
+    } else {
+        let api = ApiBuilder::from_cache(cache.clone())
+            .with_progress(std::io::stderr().is_terminal())
+            .build()
+            .map_err(|e| ModelError::Hub(format!("cannot start the Hugging Face client: {e}")))?;
+        Some(api.model(id.to_string()))
     };
-    let explain = |file: &str, e: HFError| -> ModelError {
+    let get = |file: &str| -> std::result::Result<PathBuf, String> {
+        match &api {
+            Some(repo) => repo.get(file).map_err(|e| e.to_string()),
+            None => cached.get(file).ok_or_else(|| "not cached".to_string()),
+        }
+    };
+    let explain = |file: &str, e: String| -> ModelError {
         if offline {
             ModelError::Hub(format!(
-                "model `{id}`: `{file}` is not in the Hugging Face cache and HF_HUB_OFFLINE is set, \
-                 so it cannot be downloaded; {LOCAL_HINT}"
+                "model `{id}`: `{file}` is not in the Hugging Face cache ({}) and HF_HUB_OFFLINE \
+                 is set, so it cannot be downloaded; {LOCAL_HINT}",
+                cache.path().display()
             ))
         } else {
             ModelError::Hub(format!(
