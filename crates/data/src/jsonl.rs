@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::document::{Document, Documents};
 use crate::error::{DataError, Result};
+use crate::fuse::next_until_error;
 use crate::lines::LineReader;
 
 /// Documents of one JSONL file. The other fields of each object become the metadata; blank
@@ -93,13 +94,9 @@ impl Iterator for JsonlFile {
     type Item = Result<Document>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_document().transpose();
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
-        }
+        let mut done = self.done;
+        let item = next_until_error(&mut done, || self.next_document());
+        self.done = done;
         item
     }
 }

@@ -5,6 +5,7 @@ pub mod corpus;
 pub mod document;
 pub mod error;
 pub mod files;
+mod fuse;
 pub mod jsonl;
 pub mod lines;
 pub mod parquet_text;

@@ -16,6 +16,7 @@ use parquet::schema::types::ColumnDescPtr;
 
 use crate::document::{Document, Documents};
 use crate::error::{DataError, Result};
+use crate::fuse::next_until_error;
 
 /// Rows decoded per read: bounds memory to a batch of documents, not a row group.
 const BATCH_ROWS: usize = 256;
@@ -221,13 +222,9 @@ impl Iterator for ParquetFile {
     type Item = Result<Document>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        let item = self.next_document().transpose();
-        if !matches!(item, Some(Ok(_))) {
-            self.done = true;
-        }
+        let mut done = self.done;
+        let item = next_until_error(&mut done, || self.next_document());
+        self.done = done;
         item
     }
 }

@@ -11,6 +11,7 @@ use saelab_model::TextTokenizer;
 
 use crate::document::Documents;
 use crate::error::{DataError, Result};
+use crate::fuse::next_until_error;
 use crate::tokenize::Tokenized;
 
 pub const DEFAULT_WINDOW_LEN: usize = 128;
@@ -248,13 +249,9 @@ impl Iterator for Windows<'_> {
     type Item = Result<Window>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.finished {
-            return None;
-        }
-        let item = self.next_window().transpose();
-        if !matches!(item, Some(Ok(_))) {
-            self.finished = true;
-        }
+        let mut finished = self.finished;
+        let item = next_until_error(&mut finished, || self.next_window());
+        self.finished = finished;
         item
     }
 }

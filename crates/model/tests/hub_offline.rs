@@ -49,21 +49,9 @@ fn hub_ids_offline_read_the_cache_or_say_how_to_pass_a_local_path() {
         ids
     );
     let batch = saelab_model::Batch::single(&ids);
-    let a = from_cache
-        .model
-        .logits(&batch)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let b = local
-        .model
-        .logits(&batch)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    assert_eq!(a, b);
+    let logits = |m: &saelab_model::LoadedModel| -> Vec<f32> {
+        let t = m.model.logits(&batch).unwrap();
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    };
+    assert_eq!(logits(&from_cache), logits(&local));
 }
