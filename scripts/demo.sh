@@ -14,5 +14,8 @@ echo "== greedy continuation of \"The capital of France is\""
 $saelab generate --prompt "The capital of France is" --max-tokens 12
 echo
 echo
+echo "== the default corpus (documents, bytes, tokens, 128-token windows)"
+$saelab corpus --corpus default --stats
+echo
 echo "== activation statistics over scripts/sample.txt"
 $saelab activations --hook blocks.6.hook_resid_post --hook blocks.6.hook_mlp_out --text scripts/sample.txt
