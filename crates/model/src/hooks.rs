@@ -5,7 +5,7 @@ use std::fmt;
 
 use candle_core::Tensor;
 
-use crate::config::{Family, ModelConfig};
+use crate::config::ModelConfig;
 use crate::error::{ModelError, Result};
 
 /// A place in a block where activations can be read or replaced.
@@ -281,14 +281,5 @@ impl<'a> Hooks<'a> {
             captured.insert(point, value.clone());
         }
         Ok(value)
-    }
-}
-
-/// The family name users see.
-pub fn family_name(family: Family) -> &'static str {
-    match family {
-        Family::Llama => "llama",
-        Family::Gpt2 => "gpt2",
-        Family::GptNeox => "gpt_neox",
     }
 }

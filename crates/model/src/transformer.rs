@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::attention::{causal_attention, Heads, RotaryTables};
 use crate::batch::Batch;
@@ -237,9 +237,5 @@ impl Transformer {
         let out = self.forward(batch, &mut Hooks::logits())?;
         out.logits
             .ok_or_else(|| ModelError::Invalid("forward returned no logits".into()))
-    }
-
-    pub fn dtype(&self) -> DType {
-        self.embed.dtype()
     }
 }
