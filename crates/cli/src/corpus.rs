@@ -5,26 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use saelab_data::{windows, Corpus, CorpusOptions, Packing, Source, WindowConfig};
+use saelab_data::{windows, Corpus, Packing, Source, WindowConfig};
 
+use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// A text file or folder, a JSONL file, a Parquet file or folder of shards, or the
-    /// default corpus by name: default, wiki, pydocs, fortunes (comma-separated for several).
-    #[arg(long, default_value = "default")]
-    corpus: String,
-    /// How to read the files (default: from their extension).
-    #[arg(long, value_parser = ["text", "jsonl", "parquet"])]
-    format: Option<String>,
-    /// The JSONL field or Parquet column holding the text (default: text).
-    #[arg(long)]
-    field: Option<String>,
-    /// For a text file: documents end at a line holding exactly this (default: blank lines).
-    #[arg(long)]
-    delimiter: Option<String>,
+    #[command(flatten)]
+    corpus: CorpusArg,
     /// Also tokenize: token and window counts (loads the model's tokenizer).
     #[arg(long)]
     stats: bool,
@@ -53,12 +43,7 @@ struct Counts {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let options = CorpusOptions {
-        format: args.format.as_deref().map(str::parse).transpose()?,
-        field: args.field.clone(),
-        delimiter: args.delimiter.clone(),
-    };
-    let corpus = Corpus::open(&args.corpus, &options).context("--corpus")?;
+    let corpus = args.corpus.open()?;
     let tokenizer = match args.stats {
         true => Some(
             saelab_model::load(args.model.model.as_deref())
@@ -97,7 +82,7 @@ pub fn run(args: Args) -> Result<()> {
         match &tokenizer {
             None => {
                 for doc in docs {
-                    let doc = doc.with_context(|| format!("--corpus {}", args.corpus))?;
+                    let doc = doc.with_context(|| format!("--corpus {}", args.corpus.corpus))?;
                     progress.inc(doc.text.len() as u64);
                 }
             }
@@ -106,7 +91,7 @@ pub fn run(args: Args) -> Result<()> {
                 let mut stream = windows(docs, tok, config).context("--ctx")?;
                 let (mut n, mut shown) = (0u64, 0u64);
                 for w in stream.by_ref() {
-                    w.with_context(|| format!("--corpus {}", args.corpus))?;
+                    w.with_context(|| format!("--corpus {}", args.corpus.corpus))?;
                     n += 1;
                     let read = bytes.load(Ordering::Relaxed);
                     progress.inc(read - shown);

@@ -3,6 +3,8 @@
 mod activations;
 mod bench;
 mod corpus;
+mod corpus_arg;
+mod harvest;
 mod progress;
 
 #[global_allocator]
@@ -62,6 +64,8 @@ enum Command {
     Activations(activations::Args),
     /// Document, byte, token and window counts of a corpus.
     Corpus(corpus::Args),
+    /// Write activations of hook points over a corpus to a disk cache (resumable).
+    Harvest(harvest::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -119,6 +123,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Activations(args) => activations::run(args)?,
         Command::Corpus(args) => corpus::run(args)?,
+        Command::Harvest(args) => harvest::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

@@ -17,9 +17,19 @@ pub struct Progress {
 impl Progress {
     pub fn new(label: &str, total: u64) -> Self {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new(total);
+            // A total of 0 means unknown: a counter instead of a bar.
+            let (bar, template) = match total {
+                0 => (
+                    ProgressBar::new_spinner(),
+                    "{spinner} {msg} {pos} ({per_sec})",
+                ),
+                _ => (
+                    ProgressBar::new(total),
+                    "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+                ),
+            };
             bar.set_style(
-                ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})")
+                ProgressStyle::with_template(template)
                     .expect("valid template")
                     .progress_chars("=> "),
             );
@@ -52,6 +62,13 @@ impl Progress {
                     );
                 }
             }
+        }
+    }
+
+    /// Moves to `done` (for work that reports where it is rather than how much it did).
+    pub fn set_position(&mut self, done: u64) {
+        if done > self.done {
+            self.inc(done - self.done);
         }
     }
 

@@ -40,6 +40,13 @@ pub enum DataError {
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
 
+    #[error("model: {0}")]
+    Model(#[from] saelab_model::ModelError),
+
+    /// An activation cache file that cannot be used (`path` names it).
+    #[error("{}: {message}", path.display())]
+    Cache { path: PathBuf, message: String },
+
     #[error("tokenizing document {document}: {source}")]
     Tokenizer {
         document: u64,
@@ -60,6 +67,13 @@ impl DataError {
     pub fn invalid(what: impl Into<String>, message: impl Into<String>) -> Self {
         DataError::Invalid {
             what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn cache(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        DataError::Cache {
+            path: path.into(),
             message: message.into(),
         }
     }

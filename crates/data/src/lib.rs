@@ -1,6 +1,8 @@
 //! saelab's data stage: corpus readers (plain text, JSONL, Parquet, the default corpus) that
 //! stream documents, and the fixed-length token windows made from them.
 
+pub mod activations;
+pub mod cache;
 pub mod corpus;
 pub mod document;
 pub mod error;

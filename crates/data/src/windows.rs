@@ -20,7 +20,8 @@ pub const DEFAULT_WINDOW_LEN: usize = 128;
 /// documents in pretraining.
 const END_OF_TEXT: &str = "<|endoftext|>";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Packing {
     /// Documents back to back, separated by the separator token, cut into full windows.
     Packed,
@@ -43,7 +44,7 @@ impl FromStr for Packing {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WindowConfig {
     /// Tokens per window, the start token included.
     pub len: usize,

@@ -133,6 +133,21 @@ impl HookPoint {
         }
     }
 
+    /// Values per token position (the product of the shape's dimensions after `pos`).
+    pub fn width(&self, cfg: &ModelConfig) -> usize {
+        match self {
+            HookPoint::Block {
+                site: BlockSite::AttnZ,
+                ..
+            } => cfg.n_heads * cfg.d_head,
+            HookPoint::Block {
+                site: BlockSite::MlpPre | BlockSite::MlpPreLinear | BlockSite::MlpPost,
+                ..
+            } => cfg.d_mlp,
+            _ => cfg.d_model,
+        }
+    }
+
     pub fn shape(&self, cfg: &ModelConfig) -> HookShape {
         let dims: Vec<String> = match self {
             HookPoint::Block {

@@ -1,0 +1,127 @@
+//! Reading a cache back: shards streamed on a background thread (optionally checking each
+//! one's sha256, optionally in a seeded random order) as windows, ready for the same
+//! shuffling buffer as live activations.
+
+use std::path::{Path, PathBuf};
+
+use super::manifest::Manifest;
+use super::sha256_hex;
+use super::shard::ShardReader;
+use crate::activations::{Layout, WindowStream};
+use crate::error::{DataError, Result};
+use crate::shuffle::SplitMix64;
+
+/// Shard chunks the channel may hold ahead of the consumer.
+const DEPTH: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardOrder {
+    /// As harvested: the windows come in corpus order, exactly as a live stream gives them.
+    Stored,
+    /// Shards in a seeded random order (for a second pass over the same cache).
+    Shuffled(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Check every shard's sha256 against the manifest before using it.
+    pub verify: bool,
+    pub order: ShardOrder,
+    /// Windows decoded per chunk handed to the consumer.
+    pub chunk_windows: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            verify: true,
+            order: ShardOrder::Stored,
+            chunk_windows: 32,
+        }
+    }
+}
+
+pub struct ActivationCache {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl ActivationCache {
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        if !Manifest::path(&dir).is_file() {
+            return Err(DataError::cache(
+                &dir,
+                "not an activation cache (no manifest.json); make one with `saelab harvest`",
+            ));
+        }
+        let manifest = Manifest::read(&dir)?;
+        Ok(ActivationCache { dir, manifest })
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.manifest.spec.layout()
+    }
+
+    /// The cached windows, streamed.
+    pub fn windows(&self, options: ReadOptions) -> WindowStream {
+        let mut shards = self.manifest.shards.clone();
+        if let ShardOrder::Shuffled(seed) = options.order {
+            let mut rng = SplitMix64::new(seed);
+            for i in (1..shards.len()).rev() {
+                shards.swap(i, rng.below(i as u64 + 1) as usize);
+            }
+        }
+        let dir = self.dir.clone();
+        let layout = self.layout();
+        let dtype = self.manifest.spec.dtype;
+        let chunk = options.chunk_windows.max(1);
+        WindowStream::spawn(self.layout(), DEPTH, move |sink| {
+            for shard in &shards {
+                let path = dir.join(&shard.file);
+                let bytes =
+                    read_shard(&path, shard.bytes, options.verify.then_some(&shard.sha256))?;
+                let reader = ShardReader::new(
+                    &path,
+                    &bytes,
+                    &layout,
+                    dtype,
+                    shard.first_window,
+                    shard.windows,
+                )?;
+                let mut start = 0;
+                while start < reader.windows() {
+                    let end = (start + chunk).min(reader.windows());
+                    if !sink.send(reader.read(start..end)) {
+                        return Ok(());
+                    }
+                    start = end;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn read_shard(path: &Path, expected_len: u64, sha256: Option<&String>) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    if bytes.len() as u64 != expected_len {
+        return Err(DataError::cache(
+            path,
+            format!(
+                "{} bytes but the manifest says {expected_len}: the shard is damaged",
+                bytes.len()
+            ),
+        ));
+    }
+    if let Some(expected) = sha256 {
+        let actual = sha256_hex(&bytes);
+        if &actual != expected {
+            return Err(DataError::cache(
+                path,
+                format!("sha256 mismatch: the manifest says {expected}, the file has {actual}"),
+            ));
+        }
+    }
+    Ok(bytes)
+}
