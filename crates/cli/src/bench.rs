@@ -1,4 +1,5 @@
 //! `saelab bench forward`: model forward throughput, to a hook and with full logits.
+//! `saelab bench cache`: how fast a harvested activation cache reads back.
 
 use std::time::Instant;
 
@@ -24,17 +25,55 @@ pub enum Bench {
         /// Timed repetitions of each forward (after one warm-up).
         #[arg(long, default_value_t = 3)]
         iters: usize,
+        /// Time only the partial forward to --hook.
+        #[arg(long)]
+        no_full: bool,
+    },
+    /// Read throughput of an activation cache: shards decoded to f32 windows, and token
+    /// batches drawn through the shuffling buffer.
+    Cache {
+        /// A folder written by `saelab harvest`.
+        #[arg(long)]
+        cache: std::path::PathBuf,
+        /// Tokens per batch.
+        #[arg(long, default_value_t = 4096)]
+        batch: usize,
+        /// Shuffling buffer size in MiB.
+        #[arg(long, default_value_t = 512)]
+        buffer_mib: usize,
+        /// Skip the sha256 check of each shard.
+        #[arg(long)]
+        no_verify: bool,
     },
 }
 
 pub fn run(b: Bench) -> Result<()> {
-    let Bench::Forward {
-        model,
-        batch,
-        ctx,
-        hook,
-        iters,
-    } = b;
+    match b {
+        Bench::Forward {
+            model,
+            batch,
+            ctx,
+            hook,
+            iters,
+            no_full,
+        } => forward(model, batch, ctx, hook, iters, !no_full),
+        Bench::Cache {
+            cache,
+            batch,
+            buffer_mib,
+            no_verify,
+        } => crate::bench_cache::run(&cache, batch, buffer_mib, !no_verify),
+    }
+}
+
+fn forward(
+    model: ModelArg,
+    batch: usize,
+    ctx: usize,
+    hook: String,
+    iters: usize,
+    full_too: bool,
+) -> Result<()> {
     if batch == 0 || ctx == 0 || iters == 0 {
         bail!("--batch, --ctx and --iters must be positive");
     }
@@ -53,18 +92,23 @@ pub fn run(b: Bench) -> Result<()> {
         .collect();
     let input = Batch::from_parts(ids, vec![1; batch * ctx], batch, ctx)?;
     let tokens = (batch * ctx) as f64;
-    let time = |make: &dyn Fn() -> Hooks<'static>| -> Result<f64> {
+    // (best, median) seconds per forward.
+    let time = |make: &dyn Fn() -> Hooks<'static>| -> Result<(f64, f64)> {
         m.forward(&input, &mut make())?;
-        let mut best = f64::INFINITY;
+        let mut seconds = Vec::with_capacity(iters);
         for _ in 0..iters {
             let start = Instant::now();
             m.forward(&input, &mut make())?;
-            best = best.min(start.elapsed().as_secs_f64());
+            seconds.push(start.elapsed().as_secs_f64());
         }
-        Ok(best)
+        seconds.sort_by(f64::total_cmp);
+        Ok((seconds[0], seconds[iters / 2]))
     };
-    let partial = time(&|| Hooks::capture([point]))?;
-    let full = time(&Hooks::logits)?;
+    let (partial, partial_median) = time(&|| Hooks::capture([point]))?;
+    let (full, full_median) = match full_too {
+        true => time(&Hooks::logits)?,
+        false => (f64::NAN, f64::NAN),
+    };
     println!(
         "{}",
         serde_json::json!({
@@ -72,8 +116,17 @@ pub fn run(b: Bench) -> Result<()> {
             "batch": batch,
             "ctx": ctx,
             "threads": rayon_threads(),
-            "to_hook": { "hook": hook, "seconds": partial, "tokens_per_s": tokens / partial },
-            "full_logits": { "seconds": full, "tokens_per_s": tokens / full },
+            "to_hook": {
+                "hook": hook,
+                "seconds": partial,
+                "tokens_per_s": tokens / partial,
+                "median_tokens_per_s": tokens / partial_median,
+            },
+            "full_logits": {
+                "seconds": full,
+                "tokens_per_s": tokens / full,
+                "median_tokens_per_s": tokens / full_median,
+            },
         })
     );
     Ok(())

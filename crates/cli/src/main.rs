@@ -2,6 +2,7 @@
 
 mod activations;
 mod bench;
+mod bench_cache;
 mod corpus;
 mod corpus_arg;
 mod harvest;

@@ -77,28 +77,51 @@ impl ActivationCache {
         let dtype = self.manifest.spec.dtype;
         let chunk = options.chunk_windows.max(1);
         WindowStream::spawn(self.layout(), DEPTH, move |sink| {
-            for shard in &shards {
-                let path = dir.join(&shard.file);
-                let bytes =
-                    read_shard(&path, shard.bytes, options.verify.then_some(&shard.sha256))?;
-                let reader = ShardReader::new(
-                    &path,
-                    &bytes,
-                    &layout,
-                    dtype,
-                    shard.first_window,
-                    shard.windows,
-                )?;
-                let mut start = 0;
-                while start < reader.windows() {
-                    let end = (start + chunk).min(reader.windows());
-                    if !sink.send(reader.read(start..end)) {
-                        return Ok(());
+            // Reading and hashing the next shard runs beside decoding this one.
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            let verify = options.verify;
+            let files: Vec<(PathBuf, u64, String)> = shards
+                .iter()
+                .map(|s| (dir.join(&s.file), s.bytes, s.sha256.clone()))
+                .collect();
+            let reader_thread = std::thread::spawn(move || {
+                for (path, len, sha) in files {
+                    let bytes = read_shard(&path, len, verify.then_some(&sha));
+                    let failed = bytes.is_err();
+                    if tx.send(bytes).is_err() || failed {
+                        return;
                     }
-                    start = end;
                 }
-            }
-            Ok(())
+            });
+            let result = (|| {
+                for shard in &shards {
+                    let path = dir.join(&shard.file);
+                    let Ok(bytes) = rx.recv() else {
+                        return Err(DataError::cache(&path, "the shard reader stopped"));
+                    };
+                    let bytes = bytes?;
+                    let reader = ShardReader::new(
+                        &path,
+                        &bytes,
+                        &layout,
+                        dtype,
+                        shard.first_window,
+                        shard.windows,
+                    )?;
+                    let mut start = 0;
+                    while start < reader.windows() {
+                        let end = (start + chunk).min(reader.windows());
+                        if !sink.send(reader.read(start..end)) {
+                            return Ok(());
+                        }
+                        start = end;
+                    }
+                }
+                Ok(())
+            })();
+            drop(rx);
+            let _ = reader_thread.join();
+            result
         })
     }
 }
