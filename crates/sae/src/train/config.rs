@@ -7,7 +7,7 @@ use crate::dictionary::Metadata;
 use crate::error::{Result, SaeError};
 
 /// Which dictionary is trained, with the sparsity rule of its training objective.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TrainArchitecture {
     /// k largest activations per token, AuxK for dead latents (Gao et al. 2024).
