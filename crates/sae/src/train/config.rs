@@ -64,8 +64,13 @@ pub struct TrainConfig {
     /// Scale inputs so that E‖x‖² = d_in (measured on the first batch).
     pub normalize_activations: bool,
     pub b_dec_init: BDecInit,
-    /// Norm of the initial decoder rows.
+    /// Norm of the initial decoder rows (April variant only: the others keep unit rows).
     pub decoder_init_norm: f32,
+    /// The encoder starts as the decoder's transpose times this. `None`: 1, except for
+    /// standard ReLU-L1, where about half of all latents fire at first and
+    /// min(1, 2·d_in/d_sae) keeps the first reconstructions at the inputs' scale (with 1,
+    /// they start d_sae/(2·d_in) times too large and the first steps kill most latents).
+    pub encoder_init_scale: Option<f32>,
     /// Steps per window of the firing frequencies saved as `sparsity.safetensors`.
     pub sparsity_window_steps: u64,
     pub metadata: Metadata,
@@ -114,6 +119,7 @@ impl TrainConfig {
             normalize_activations: false,
             b_dec_init: BDecInit::GeometricMedian,
             decoder_init_norm: if april { 0.1 } else { 1.0 },
+            encoder_init_scale: None,
             sparsity_window_steps: 2000,
             metadata: Metadata::default(),
         }
@@ -141,6 +147,20 @@ impl TrainConfig {
                 variant: L1Variant::April
             }
         )
+    }
+
+    pub fn encoder_init_scale(&self) -> f32 {
+        let standard = matches!(
+            self.architecture,
+            TrainArchitecture::ReluL1 {
+                variant: L1Variant::Standard
+            }
+        );
+        match self.encoder_init_scale {
+            Some(s) => s,
+            None if standard => (2.0 * self.d_in as f32 / self.d_sae.max(1) as f32).min(1.0),
+            None => 1.0,
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -233,6 +253,14 @@ impl TrainConfig {
                 "decoder_init_norm",
                 format!("= {} must be positive", self.decoder_init_norm),
             ));
+        }
+        if let Some(s) = self.encoder_init_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(SaeError::config(
+                    "encoder_init_scale",
+                    format!("= {s} must be positive"),
+                ));
+            }
         }
         if self.sparsity_window_steps == 0 {
             return Err(SaeError::config(

@@ -69,7 +69,11 @@ impl Trainer {
         } else {
             cfg.decoder_init_norm
         };
-        let weights = SaeWeights::init_tied(d, f, row_norm, cfg.seed);
+        let mut weights = SaeWeights::init_tied(d, f, row_norm, cfg.seed);
+        let enc_scale = cfg.encoder_init_scale();
+        if enc_scale != 1.0 {
+            weights.w_enc_t.iter_mut().for_each(|v| *v *= enc_scale);
+        }
         Ok(Trainer {
             adam: [
                 Adam::new(d * f),
