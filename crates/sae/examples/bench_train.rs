@@ -6,6 +6,10 @@
 //! are sums of 32 random directions out of 65,536 (so that a trained ReLU-L1 dictionary is
 //! sparse); the first steps are warm-up and are not timed. ReLU-L1 is timed once its L0 is
 //! below 200, the regime it trains in after the L1 warm-up.
+//!
+//! Measured on the 2-core machine (shared with another build, load average 2–4), default
+//! shape d_in 576, d_sae 16,384, k 32, batch 4,096, 5 timed steps each:
+//! TopK 5,912 tokens/s, BatchTopK 5,112, ReLU-L1 (standard, L0 115) 2,601.
 
 use std::time::Instant;
 

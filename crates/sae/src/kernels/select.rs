@@ -119,18 +119,57 @@ pub fn at_least(pre: &[f32], rows: usize, d_sae: usize, cut: f32) -> SparseFeatu
 
 /// BatchTopK: the `k_total` largest positive entries of the whole batch (ties at the cut
 /// all kept), and the smallest kept value.
+///
+/// A strided sample (every 64th value) gives a bar that about 2·k_total values clear; one
+/// pass keeps those as candidates, and the exact cut is selected among them alone. The
+/// result is exact whenever at least k_total values clear the bar (the top k_total are then
+/// all candidates); otherwise the histogram search below runs instead.
 pub fn batch_top_k(
     pre: &[f32],
     rows: usize,
     d_sae: usize,
     k_total: usize,
 ) -> (SparseFeatures, Option<f32>) {
-    let f = match kth_largest_positive(pre, k_total) {
-        Some(cut) => at_least(pre, rows, d_sae, cut),
-        None => above_threshold(pre, rows, d_sae, None),
+    const STRIDE: usize = 64;
+    let sample: Vec<f32> = pre
+        .iter()
+        .step_by(STRIDE)
+        .copied()
+        .filter(|v| *v > 0.0)
+        .collect();
+    let want = (2 * k_total).div_ceil(STRIDE) + 16;
+    let f = if k_total > 0 && sample.len() > want {
+        let mut sample = sample;
+        let (_, bar, _) = sample.select_nth_unstable_by(want - 1, |a, b| b.total_cmp(a));
+        let candidates = at_least(pre, rows, d_sae, *bar);
+        if candidates.nnz() > k_total {
+            let mut vals = candidates.val.clone();
+            let (_, cut, _) = vals.select_nth_unstable_by(k_total - 1, |a, b| b.total_cmp(a));
+            let cut = *cut;
+            SparseFeatures::from_row_fn(rows, d_sae, |t, idx, val| {
+                let (ci, cv) = candidates.row(t);
+                for (&j, &v) in ci.iter().zip(cv) {
+                    if v >= cut {
+                        idx.push(j);
+                        val.push(v);
+                    }
+                }
+            })
+        } else {
+            exact_batch_top_k(pre, rows, d_sae, k_total)
+        }
+    } else {
+        exact_batch_top_k(pre, rows, d_sae, k_total)
     };
     let min = f.val.iter().copied().reduce(f32::min);
     (f, min)
+}
+
+fn exact_batch_top_k(pre: &[f32], rows: usize, d_sae: usize, k_total: usize) -> SparseFeatures {
+    match kth_largest_positive(pre, k_total) {
+        Some(cut) => at_least(pre, rows, d_sae, cut),
+        None => above_threshold(pre, rows, d_sae, None),
+    }
 }
 
 /// The value of the `k`-th largest positive entry of the whole matrix, or `None` when at
@@ -227,8 +266,14 @@ mod tests {
         }
         assert_eq!(kth_largest_positive(&data, pos.len()), None);
 
-        let (f, min) = batch_top_k(&data, 500, 100, 1000);
-        assert_eq!(f.nnz(), 1000);
-        assert_eq!(min, Some(pos[999]));
+        // Both the sampled search and the exact fallback (too few positives to sample).
+        for k in [1000, 20_000] {
+            let (f, min) = batch_top_k(&data, 500, 100, k);
+            assert_eq!(f.nnz(), k);
+            assert_eq!(min, Some(pos[k - 1]));
+            assert!(f.val.iter().all(|v| *v >= pos[k - 1]));
+        }
+        let (f, _) = batch_top_k(&data, 500, 100, 10);
+        assert_eq!(f.nnz(), 10);
     }
 }
