@@ -1,0 +1,261 @@
+//! What a trained dictionary is to its users: encode activations into sparse features,
+//! decode features back, describe where it was trained, and live in a folder on disk.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, SaeError};
+use crate::features::SparseFeatures;
+use crate::kernels::{select, sparse};
+use crate::weights::SaeWeights;
+
+/// A dictionary's interface, whatever its architecture.
+pub trait Dictionary {
+    fn d_in(&self) -> usize;
+    fn d_sae(&self) -> usize;
+    /// The SAELens name of the architecture (`standard`, `topk`, `jumprelu`).
+    fn architecture(&self) -> &'static str;
+    fn metadata(&self) -> &Metadata;
+    /// Features of a row-major `[rows, d_in]` batch.
+    fn encode(&self, x: &[f32]) -> Result<SparseFeatures>;
+    /// Reconstructions `[rows, d_in]` of features, in the input's units.
+    fn decode(&self, f: &SparseFeatures) -> Result<Vec<f32>>;
+    fn forward(&self, x: &[f32]) -> Result<Forward> {
+        let features = self.encode(x)?;
+        let reconstruction = self.decode(&features)?;
+        Ok(Forward {
+            features,
+            reconstruction,
+        })
+    }
+    /// Writes a SAELens-format folder (created if missing; files replaced atomically).
+    fn save(&self, dir: &Path) -> Result<()>;
+    fn load(dir: &Path) -> Result<Self>
+    where
+        Self: Sized;
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Forward {
+    pub features: SparseFeatures,
+    pub reconstruction: Vec<f32>,
+}
+
+/// How pre-activations become features.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activation {
+    /// `relu(pre)` (SAELens `standard`).
+    Relu,
+    /// The k largest of `relu(pre)` per row.
+    TopK { k: usize },
+    /// `pre · 1[pre > threshold_j]` (also how a BatchTopK dictionary runs after training).
+    JumpRelu { threshold: Vec<f32> },
+}
+
+impl Activation {
+    pub fn saelens_name(&self) -> &'static str {
+        match self {
+            Activation::Relu => "standard",
+            Activation::TopK { .. } => "topk",
+            Activation::JumpRelu { .. } => "jumprelu",
+        }
+    }
+}
+
+/// The SAELens version whose file layout saelab writes. SAELens takes a `metadata` without
+/// `sae_lens_version` (or one below 6) for a v5 file and converts it, so it must be there.
+pub const SAELENS_FORMAT_VERSION: &str = "6.18.0";
+
+/// Where the dictionary's training activations came from (SAELens's `metadata`). Keys this
+/// struct does not name are kept in `extra` and written back unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub sae_lens_version: Option<String>,
+    #[serde(default)]
+    pub model_name: Option<String>,
+    #[serde(default)]
+    pub hook_name: Option<String>,
+    #[serde(default)]
+    pub context_size: Option<u64>,
+    #[serde(default)]
+    pub prepend_bos: Option<bool>,
+    #[serde(default)]
+    pub dataset_path: Option<String>,
+    #[serde(default)]
+    pub exclude_special_tokens: Option<bool>,
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for Metadata {
+    fn default() -> Self {
+        Metadata {
+            sae_lens_version: Some(SAELENS_FORMAT_VERSION.to_string()),
+            model_name: None,
+            hook_name: None,
+            context_size: None,
+            prepend_bos: None,
+            dataset_path: None,
+            exclude_special_tokens: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+}
+
+/// A sparse autoencoder: `f = act((s·x − b_dec) W_enc + b_enc)`, `x̂ = (f W_dec + b_dec) / s`
+/// with `s` the input scale fixed in training (1 when inputs were not normalised).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sae {
+    pub weights: SaeWeights,
+    pub activation: Activation,
+    pub apply_b_dec_to_input: bool,
+    /// Inputs are multiplied by this before encoding and reconstructions divided by it, so
+    /// the dictionary works in the activations' own units. Folded into the weights on save.
+    pub input_scale: f32,
+    pub metadata: Metadata,
+    /// log10 of each latent's firing frequency (+1e-10), as SAELens's `sparsity.safetensors`.
+    pub log_density: Option<Vec<f32>>,
+}
+
+impl Sae {
+    pub fn new(weights: SaeWeights, activation: Activation) -> Result<Self> {
+        let sae = Sae {
+            weights,
+            activation,
+            apply_b_dec_to_input: true,
+            input_scale: 1.0,
+            metadata: Metadata::default(),
+            log_density: None,
+        };
+        sae.check()?;
+        Ok(sae)
+    }
+
+    /// Checks shapes and values that the type alone cannot.
+    pub fn check(&self) -> Result<()> {
+        let w = &self.weights;
+        if w.d_in == 0 {
+            return Err(SaeError::config("d_in", "must be at least 1"));
+        }
+        if w.d_sae == 0 {
+            return Err(SaeError::config("d_sae", "must be at least 1"));
+        }
+        let sizes = [
+            ("W_enc", w.w_enc_t.len(), w.d_in * w.d_sae),
+            ("b_enc", w.b_enc.len(), w.d_sae),
+            ("W_dec", w.w_dec.len(), w.d_in * w.d_sae),
+            ("b_dec", w.b_dec.len(), w.d_in),
+        ];
+        for (name, got, want) in sizes {
+            if got != want {
+                return Err(SaeError::config(
+                    name,
+                    format!("holds {got} values, expected {want}"),
+                ));
+            }
+        }
+        match &self.activation {
+            Activation::TopK { k } if *k == 0 || *k > w.d_sae => {
+                return Err(SaeError::config(
+                    "k",
+                    format!("= {k} must be in 1..=d_sae ({})", w.d_sae),
+                ))
+            }
+            Activation::JumpRelu { threshold } if threshold.len() != w.d_sae => {
+                return Err(SaeError::config(
+                    "threshold",
+                    format!(
+                        "holds {} values, expected d_sae = {}",
+                        threshold.len(),
+                        w.d_sae
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
+            return Err(SaeError::config(
+                "input_scale",
+                format!("= {} must be positive", self.input_scale),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Pre-activations of a batch (in training units, after the input scale).
+    pub fn pre_activations(&self, x: &[f32]) -> Result<Vec<f32>> {
+        self.weights.batch_rows(x)?;
+        let mut xs = self.weights.centered(x, false);
+        if self.input_scale != 1.0 {
+            xs.iter_mut().for_each(|v| *v *= self.input_scale);
+        }
+        let xc = self.weights.centered(&xs, self.apply_b_dec_to_input);
+        let mut pre = Vec::new();
+        self.weights.pre_activations(&xc, &mut pre);
+        Ok(pre)
+    }
+}
+
+impl Dictionary for Sae {
+    fn d_in(&self) -> usize {
+        self.weights.d_in
+    }
+
+    fn d_sae(&self) -> usize {
+        self.weights.d_sae
+    }
+
+    fn architecture(&self) -> &'static str {
+        self.activation.saelens_name()
+    }
+
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    fn encode(&self, x: &[f32]) -> Result<SparseFeatures> {
+        let pre = self.pre_activations(x)?;
+        let rows = x.len() / self.weights.d_in;
+        let d_sae = self.weights.d_sae;
+        Ok(match &self.activation {
+            Activation::Relu => select::above_threshold(&pre, rows, d_sae, None),
+            Activation::TopK { k } => select::top_k_rows(&pre, rows, d_sae, *k, None),
+            Activation::JumpRelu { threshold } => {
+                select::above_threshold(&pre, rows, d_sae, Some(threshold))
+            }
+        })
+    }
+
+    fn decode(&self, f: &SparseFeatures) -> Result<Vec<f32>> {
+        let w = &self.weights;
+        if f.d_sae != w.d_sae {
+            return Err(SaeError::Input(format!(
+                "features have {} latents, the dictionary {}",
+                f.d_sae, w.d_sae
+            )));
+        }
+        if let Some(&j) = f.idx.iter().find(|&&j| j as usize >= w.d_sae) {
+            return Err(SaeError::Input(format!(
+                "feature index {j} is out of range (d_sae = {})",
+                w.d_sae
+            )));
+        }
+        let mut out = vec![0.0f32; f.rows * w.d_in];
+        sparse::decode(f, None, &w.w_dec, w.d_in, Some(&w.b_dec), &mut out);
+        if self.input_scale != 1.0 {
+            let inv = 1.0 / self.input_scale;
+            out.iter_mut().for_each(|v| *v *= inv);
+        }
+        Ok(out)
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        crate::format::saelens::save(self, dir)
+    }
+
+    fn load(dir: &Path) -> Result<Self> {
+        crate::format::saelens::load(dir)
+    }
+}

@@ -1,0 +1,79 @@
+//! One error type for the crate. Every variant names what was wrong (the config field, the
+//! file, the tensor) so a user can fix it without reading the source.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaeError {
+    /// A configuration value that cannot work (k = 0, a negative learning rate, ...).
+    #[error("invalid config: `{field}` {message}")]
+    Config {
+        field: &'static str,
+        message: String,
+    },
+
+    /// Input data that does not fit the dictionary (wrong width, empty batch, non-finite values).
+    #[error("invalid input: {0}")]
+    Input(String),
+
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}: not valid JSON: {source}", path.display())]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A key of a dictionary's `cfg.json` that is missing, of the wrong type or out of range.
+    #[error("{}: field `{field}` {message}", path.display())]
+    CfgField {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+
+    #[error("{}: tensor `{name}` is missing", path.display())]
+    MissingTensor { path: PathBuf, name: String },
+
+    #[error("{}: tensor `{name}` has shape {found:?}, expected {expected:?}", path.display())]
+    TensorShape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
+
+    #[error("{}: tensor `{name}` has dtype {dtype}, expected a float type", path.display())]
+    TensorDtype {
+        path: PathBuf,
+        name: String,
+        dtype: String,
+    },
+
+    #[error("{}: not a readable safetensors file: {message}", path.display())]
+    Safetensors { path: PathBuf, message: String },
+}
+
+pub type Result<T> = std::result::Result<T, SaeError>;
+
+impl SaeError {
+    pub(crate) fn config(field: &'static str, message: impl Into<String>) -> Self {
+        SaeError::Config {
+            field,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        SaeError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

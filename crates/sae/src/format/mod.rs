@@ -1,0 +1,5 @@
+//! Dictionaries on disk.
+
+pub mod atomic;
+pub mod saelens;
+pub mod tensors;

@@ -1,0 +1,22 @@
+//! saelab-sae: sparse dictionaries (sparse autoencoders) over activation vectors.
+//!
+//! The crate knows nothing of models: its input is activation batches, row-major `&[f32]`
+//! of shape `[batch, d_in]`. It holds the dictionary architectures (ReLU, TopK, JumpReLU),
+//! their SAELens-format files, and trainers (TopK with AuxK, BatchTopK, ReLU + L1 in its
+//! standard and April-update forms) with hand-derived gradients on CPU kernels.
+
+pub mod dictionary;
+pub mod error;
+pub mod features;
+pub mod format;
+pub mod kernels;
+pub mod rng;
+pub mod train;
+pub mod weights;
+
+pub use dictionary::{Activation, Dictionary, Forward, Metadata, Sae};
+pub use error::{Result, SaeError};
+pub use features::SparseFeatures;
+pub use train::config::{BDecInit, L1Variant, TrainArchitecture, TrainConfig};
+pub use train::trainer::{StepStats, Trainer};
+pub use weights::SaeWeights;

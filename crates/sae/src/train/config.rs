@@ -1,0 +1,273 @@
+//! Everything a training run needs to be reproduced, with the checks that turn an
+//! impossible value into an error naming its field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dictionary::Metadata;
+use crate::error::{Result, SaeError};
+
+/// Which dictionary is trained, with the sparsity rule of its training objective.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TrainArchitecture {
+    /// k largest activations per token, AuxK for dead latents (Gao et al. 2024).
+    TopK { k: usize },
+    /// k·B largest over a batch of B tokens; runs as JumpReLU with a learned threshold.
+    BatchTopK { k: usize },
+    /// ReLU with an L1 penalty.
+    ReluL1 { variant: L1Variant },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum L1Variant {
+    /// Unit-norm decoder rows (gradient projected, rows renormalised after each step).
+    Standard,
+    /// L1 weighted by decoder row norms, decoder unconstrained ("April update").
+    April,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BDecInit {
+    Zeros,
+    /// Geometric median of the first batch (Weiszfeld iterations).
+    GeometricMedian,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub architecture: TrainArchitecture,
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub seed: u64,
+    /// Planned number of steps: the lr decay ends here.
+    pub total_steps: u64,
+    pub lr: f32,
+    pub adam_beta1: f32,
+    pub adam_beta2: f32,
+    pub adam_eps: f32,
+    /// Linear lr warm-up from lr/warmup to lr over these first steps.
+    pub lr_warmup_steps: u64,
+    /// Linear lr decay to 0 over these last steps of `total_steps` (0: none).
+    pub lr_decay_steps: u64,
+    /// L1 coefficient (ReLU-L1 only), reached linearly over `l1_warmup_steps`.
+    pub l1_coefficient: f32,
+    pub l1_warmup_steps: u64,
+    /// Latents used by AuxK per token (default d_in / 2); 0 turns AuxK off.
+    pub aux_k: Option<usize>,
+    pub aux_coefficient: f32,
+    /// A latent that has not fired for this many tokens counts as dead.
+    pub dead_after_tokens: u64,
+    /// Weight of the newest batch in BatchTopK's running threshold.
+    pub batchtopk_threshold_lr: f64,
+    /// Scale inputs so that E‖x‖² = d_in (measured on the first batch).
+    pub normalize_activations: bool,
+    pub b_dec_init: BDecInit,
+    /// Norm of the initial decoder rows (April variant only: the others keep unit rows).
+    pub decoder_init_norm: f32,
+    /// The encoder starts as the decoder's transpose times this. `None`: 1, except for
+    /// standard ReLU-L1, where about half of all latents fire at first and
+    /// min(1, 2·d_in/d_sae) keeps the first reconstructions at the inputs' scale (with 1,
+    /// they start d_sae/(2·d_in) times too large and the first steps kill most latents).
+    pub encoder_init_scale: Option<f32>,
+    /// Steps per window of the firing frequencies saved as `sparsity.safetensors`.
+    pub sparsity_window_steps: u64,
+    pub metadata: Metadata,
+}
+
+impl TrainConfig {
+    /// Defaults from the literature: Adam (0.9, 0.999, 1e-8), lr 2e-4·(2^14/d_sae)^½ for
+    /// TopK-like dictionaries (the scaling of Gao et al.) and 1e-3 for ReLU-L1 (lr decay
+    /// over the last 20%, AuxK 1/32 with k_aux = d_in/2, dead after 10M tokens.
+    pub fn new(
+        architecture: TrainArchitecture,
+        d_in: usize,
+        d_sae: usize,
+        total_steps: u64,
+    ) -> Self {
+        let relu = matches!(architecture, TrainArchitecture::ReluL1 { .. });
+        let april = matches!(
+            architecture,
+            TrainArchitecture::ReluL1 {
+                variant: L1Variant::April
+            }
+        );
+        let lr = if relu {
+            1e-3
+        } else {
+            2e-4 / ((d_sae.max(1) as f32) / 16384.0).sqrt()
+        };
+        TrainConfig {
+            architecture,
+            d_in,
+            d_sae,
+            seed: 0,
+            total_steps,
+            lr,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            lr_warmup_steps: if relu { 1000.min(total_steps / 10) } else { 0 },
+            lr_decay_steps: total_steps / 5,
+            l1_coefficient: 5.0,
+            l1_warmup_steps: total_steps / 20,
+            aux_k: None,
+            aux_coefficient: 1.0 / 32.0,
+            dead_after_tokens: 10_000_000,
+            batchtopk_threshold_lr: 0.01,
+            normalize_activations: false,
+            b_dec_init: BDecInit::GeometricMedian,
+            decoder_init_norm: if april { 0.1 } else { 1.0 },
+            encoder_init_scale: None,
+            sparsity_window_steps: 2000,
+            metadata: Metadata::default(),
+        }
+    }
+
+    pub fn k(&self) -> Option<usize> {
+        match self.architecture {
+            TrainArchitecture::TopK { k } | TrainArchitecture::BatchTopK { k } => Some(k),
+            TrainArchitecture::ReluL1 { .. } => None,
+        }
+    }
+
+    pub fn aux_k(&self) -> usize {
+        match self.architecture {
+            TrainArchitecture::ReluL1 { .. } => 0,
+            _ => self.aux_k.unwrap_or(self.d_in / 2),
+        }
+    }
+
+    /// Decoder rows kept at unit norm (all but the April variant, whose L1 reads the norms).
+    pub fn unit_norm_decoder(&self) -> bool {
+        !matches!(
+            self.architecture,
+            TrainArchitecture::ReluL1 {
+                variant: L1Variant::April
+            }
+        )
+    }
+
+    pub fn encoder_init_scale(&self) -> f32 {
+        let standard = matches!(
+            self.architecture,
+            TrainArchitecture::ReluL1 {
+                variant: L1Variant::Standard
+            }
+        );
+        match self.encoder_init_scale {
+            Some(s) => s,
+            None if standard => (2.0 * self.d_in as f32 / self.d_sae.max(1) as f32).min(1.0),
+            None => 1.0,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.d_in == 0 {
+            return Err(SaeError::config(
+                "d_in",
+                "= 0: activations need at least one dimension",
+            ));
+        }
+        if self.d_sae == 0 {
+            return Err(SaeError::config(
+                "d_sae",
+                "= 0: a dictionary needs at least one latent",
+            ));
+        }
+        if let Some(k) = self.k() {
+            if k == 0 {
+                return Err(SaeError::config("k", "= 0: at least one latent must fire"));
+            }
+            if k > self.d_sae {
+                return Err(SaeError::config(
+                    "k",
+                    format!("= {k} is larger than d_sae = {}", self.d_sae),
+                ));
+            }
+        }
+        if self.total_steps == 0 {
+            return Err(SaeError::config(
+                "total_steps",
+                "= 0: nothing would be trained",
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(SaeError::config(
+                "lr",
+                format!("= {} must be a positive number", self.lr),
+            ));
+        }
+        for (field, b) in [
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+        ] {
+            if !(0.0..1.0).contains(&b) {
+                return Err(SaeError::config(field, format!("= {b} must be in [0, 1)")));
+            }
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            return Err(SaeError::config(
+                "adam_eps",
+                format!("= {} must be positive", self.adam_eps),
+            ));
+        }
+        if self.lr_warmup_steps + self.lr_decay_steps > self.total_steps {
+            return Err(SaeError::config(
+                "lr_decay_steps",
+                format!(
+                    "= {} plus lr_warmup_steps = {} exceeds total_steps = {}",
+                    self.lr_decay_steps, self.lr_warmup_steps, self.total_steps
+                ),
+            ));
+        }
+        if !(self.l1_coefficient.is_finite() && self.l1_coefficient >= 0.0) {
+            return Err(SaeError::config(
+                "l1_coefficient",
+                format!("= {} must be ≥ 0", self.l1_coefficient),
+            ));
+        }
+        if !(self.aux_coefficient.is_finite() && self.aux_coefficient >= 0.0) {
+            return Err(SaeError::config(
+                "aux_coefficient",
+                format!("= {} must be ≥ 0", self.aux_coefficient),
+            ));
+        }
+        if let Some(a) = self.aux_k {
+            if a > self.d_sae {
+                return Err(SaeError::config(
+                    "aux_k",
+                    format!("= {a} is larger than d_sae = {}", self.d_sae),
+                ));
+            }
+        }
+        if !(self.batchtopk_threshold_lr > 0.0 && self.batchtopk_threshold_lr <= 1.0) {
+            return Err(SaeError::config(
+                "batchtopk_threshold_lr",
+                format!("= {} must be in (0, 1]", self.batchtopk_threshold_lr),
+            ));
+        }
+        if !(self.decoder_init_norm.is_finite() && self.decoder_init_norm > 0.0) {
+            return Err(SaeError::config(
+                "decoder_init_norm",
+                format!("= {} must be positive", self.decoder_init_norm),
+            ));
+        }
+        if let Some(s) = self.encoder_init_scale {
+            if !(s.is_finite() && s > 0.0) {
+                return Err(SaeError::config(
+                    "encoder_init_scale",
+                    format!("= {s} must be positive"),
+                ));
+            }
+        }
+        if self.sparsity_window_steps == 0 {
+            return Err(SaeError::config(
+                "sparsity_window_steps",
+                "= 0 must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,10 @@
+//! Training: configuration, objectives with their gradients, Adam, schedules, firing
+//! statistics and the step loop.
+
+pub mod adam;
+pub mod config;
+pub mod dead;
+pub mod geometric_median;
+pub mod objective;
+pub mod schedule;
+pub mod trainer;

@@ -1,0 +1,55 @@
+//! Learning-rate and L1-coefficient schedules: linear warm-up, constant, linear decay to
+//! zero over the last steps.
+
+use super::config::TrainConfig;
+
+/// Learning rate for step `step` (0-based).
+pub fn lr_at(cfg: &TrainConfig, step: u64) -> f32 {
+    let mut factor = 1.0f64;
+    if cfg.lr_warmup_steps > 0 && step < cfg.lr_warmup_steps {
+        factor = (step + 1) as f64 / cfg.lr_warmup_steps as f64;
+    }
+    let decay_start = cfg.total_steps.saturating_sub(cfg.lr_decay_steps);
+    if cfg.lr_decay_steps > 0 && step >= decay_start {
+        let left = cfg.total_steps.saturating_sub(step) as f64;
+        factor *= left / cfg.lr_decay_steps as f64;
+    }
+    (cfg.lr as f64 * factor) as f32
+}
+
+/// L1 coefficient for step `step`: ramps linearly so early dense features are not killed
+/// before they find directions.
+pub fn l1_at(cfg: &TrainConfig, step: u64) -> f32 {
+    if cfg.l1_warmup_steps == 0 || step >= cfg.l1_warmup_steps {
+        cfg.l1_coefficient
+    } else {
+        (cfg.l1_coefficient as f64 * (step + 1) as f64 / cfg.l1_warmup_steps as f64) as f32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::config::TrainArchitecture;
+
+    #[test]
+    fn warm_up_constant_then_decay_to_zero() {
+        let mut cfg = TrainConfig::new(TrainArchitecture::TopK { k: 4 }, 8, 16, 100);
+        cfg.lr = 1.0;
+        cfg.lr_warmup_steps = 10;
+        cfg.lr_decay_steps = 20;
+        assert!((lr_at(&cfg, 0) - 0.1).abs() < 1e-6);
+        assert!((lr_at(&cfg, 9) - 1.0).abs() < 1e-6);
+        assert_eq!(lr_at(&cfg, 50), 1.0);
+        assert_eq!(lr_at(&cfg, 80), 1.0);
+        assert!((lr_at(&cfg, 90) - 0.5).abs() < 1e-6);
+        assert!(lr_at(&cfg, 99) > 0.0);
+        assert_eq!(lr_at(&cfg, 100), 0.0);
+
+        cfg.l1_coefficient = 2.0;
+        cfg.l1_warmup_steps = 4;
+        assert_eq!(l1_at(&cfg, 0), 0.5);
+        assert_eq!(l1_at(&cfg, 3), 2.0);
+        assert_eq!(l1_at(&cfg, 1000), 2.0);
+    }
+}

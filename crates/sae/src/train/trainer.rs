@@ -1,0 +1,295 @@
+//! One optimisation step at a time: a batch in, step statistics out. The trainer owns the
+//! weights, Adam's moments, the schedules and the firing statistics; `dictionary()` gives
+//! the trained dictionary in its inference form.
+
+use serde::Serialize;
+
+use super::adam::{Adam, AdamStep};
+use super::config::{BDecInit, L1Variant, TrainArchitecture, TrainConfig};
+use super::dead::FiringTracker;
+use super::geometric_median::geometric_median;
+use super::objective::{
+    forward_pre, loss_and_grads, normalize_rows, remove_parallel_component, AuxTerm, L1Term,
+    Objective, Path, Scratch,
+};
+use super::schedule::{l1_at, lr_at};
+use crate::dictionary::{Activation, Sae};
+use crate::error::{Result, SaeError};
+use crate::kernels::select;
+use crate::kernels::vector::{dot, sum_f64, sum_rows};
+use crate::weights::SaeWeights;
+
+/// Above this fraction of nonzero features, the ReLU step uses dense products: at high
+/// density a GEMM does the same arithmetic many times faster than gathers and scatters.
+pub const DENSE_PATH_DENSITY: f64 = 0.05;
+
+/// What one step did. Losses are in training units (after the input scale).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepStats {
+    /// 0-based index of the step just taken.
+    pub step: u64,
+    pub lr: f32,
+    pub l1_coefficient: f32,
+    pub loss: f64,
+    pub recon_loss: f64,
+    pub aux_loss: f64,
+    pub l1_loss: f64,
+    /// Mean squared error per element.
+    pub mse: f64,
+    /// Σ‖x − x̂‖² / Σ‖x − mean(x)‖² over the batch.
+    pub fvu: f64,
+    /// Mean number of nonzero features per token.
+    pub l0: f64,
+    /// Fraction of latents silent for `dead_after_tokens` tokens.
+    pub dead_fraction: f64,
+    /// BatchTopK's running threshold.
+    pub threshold: Option<f64>,
+    pub dense_path: bool,
+}
+
+pub struct Trainer {
+    cfg: TrainConfig,
+    weights: SaeWeights,
+    adam: [Adam; 4],
+    grads: SaeWeights,
+    step: u64,
+    input_scale: f32,
+    firing: FiringTracker,
+    threshold: Option<f64>,
+    pre: Vec<f32>,
+    scratch: Scratch,
+}
+
+impl Trainer {
+    pub fn new(cfg: TrainConfig) -> Result<Self> {
+        cfg.validate()?;
+        let (d, f) = (cfg.d_in, cfg.d_sae);
+        let row_norm = if cfg.unit_norm_decoder() {
+            1.0
+        } else {
+            cfg.decoder_init_norm
+        };
+        let mut weights = SaeWeights::init_tied(d, f, row_norm, cfg.seed);
+        let enc_scale = cfg.encoder_init_scale();
+        if enc_scale != 1.0 {
+            weights.w_enc_t.iter_mut().for_each(|v| *v *= enc_scale);
+        }
+        Ok(Trainer {
+            adam: [
+                Adam::new(d * f),
+                Adam::new(f),
+                Adam::new(d * f),
+                Adam::new(d),
+            ],
+            grads: SaeWeights::zeros(d, f),
+            weights,
+            step: 0,
+            input_scale: 1.0,
+            firing: FiringTracker::new(f, cfg.sparsity_window_steps),
+            threshold: None,
+            pre: Vec::new(),
+            scratch: Scratch::default(),
+            cfg,
+        })
+    }
+
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    pub fn weights(&self) -> &SaeWeights {
+        &self.weights
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    pub fn input_scale(&self) -> f32 {
+        self.input_scale
+    }
+
+    /// One optimisation step on a row-major `[rows, d_in]` batch.
+    pub fn step(&mut self, batch: &[f32]) -> Result<StepStats> {
+        let rows = self.weights.batch_rows(batch)?;
+        let (d, f_n) = (self.cfg.d_in, self.cfg.d_sae);
+        if self.step == 0 {
+            self.first_batch(batch, rows)?;
+        }
+        let scaled: Vec<f32>;
+        let x: &[f32] = if self.input_scale != 1.0 {
+            let s = self.input_scale;
+            scaled = batch.iter().map(|v| v * s).collect();
+            &scaled
+        } else {
+            batch
+        };
+
+        let xc = forward_pre(&self.weights, x, true, &mut self.pre);
+        let features = match self.cfg.architecture {
+            TrainArchitecture::TopK { k } => select::top_k_rows(&self.pre, rows, f_n, k, None),
+            TrainArchitecture::BatchTopK { k } => {
+                let (feats, min_kept) =
+                    select::batch_top_k(&self.pre, rows, f_n, k.saturating_mul(rows));
+                if let Some(m) = min_kept {
+                    let beta = self.cfg.batchtopk_threshold_lr;
+                    self.threshold = Some(match self.threshold {
+                        None => m as f64,
+                        Some(th) => (1.0 - beta) * th + beta * m as f64,
+                    });
+                }
+                feats
+            }
+            TrainArchitecture::ReluL1 { .. } => select::above_threshold(&self.pre, rows, f_n, None),
+        };
+
+        // AuxK over latents dead before this step.
+        let dead = self.firing.dead(self.cfg.dead_after_tokens);
+        let aux_k = self.cfg.aux_k();
+        let aux_features = (aux_k > 0 && !dead.is_empty() && self.cfg.aux_coefficient > 0.0)
+            .then(|| select::top_k_rows(&self.pre, rows, f_n, aux_k.min(dead.len()), Some(&dead)));
+        let aux = aux_features.as_ref().map(|af| AuxTerm {
+            features: af,
+            coefficient: self.cfg.aux_coefficient * (dead.len() as f32 / aux_k as f32).min(1.0),
+        });
+
+        let l1_coefficient = match self.cfg.architecture {
+            TrainArchitecture::ReluL1 { .. } => l1_at(&self.cfg, self.step),
+            _ => 0.0,
+        };
+        let l1 = match self.cfg.architecture {
+            TrainArchitecture::ReluL1 { variant } => Some(L1Term {
+                coefficient: l1_coefficient,
+                weighted_by_decoder_norm: variant == L1Variant::April,
+            }),
+            _ => None,
+        };
+        let density = features.nnz() as f64 / (rows as f64 * f_n as f64);
+        let path = if l1.is_some() && density > DENSE_PATH_DENSITY {
+            Path::Dense
+        } else {
+            Path::Sparse
+        };
+        let objective = Objective {
+            features: &features,
+            aux,
+            l1,
+            apply_b_dec_to_input: true,
+        };
+        let (parts, _) = loss_and_grads(
+            &self.weights,
+            x,
+            &xc,
+            &objective,
+            path,
+            &mut self.scratch,
+            &mut self.grads,
+        );
+        if !parts.total().is_finite() {
+            return Err(SaeError::Input(format!(
+                "step {}: the loss is not finite ({}); lower the learning rate or normalise the inputs",
+                self.step,
+                parts.total()
+            )));
+        }
+
+        let unit = self.cfg.unit_norm_decoder();
+        if unit {
+            remove_parallel_component(&self.weights.w_dec, &mut self.grads.w_dec, d);
+        }
+        let lr = lr_at(&self.cfg, self.step);
+        let s = AdamStep {
+            lr,
+            beta1: self.cfg.adam_beta1,
+            beta2: self.cfg.adam_beta2,
+            eps: self.cfg.adam_eps,
+            t: self.step + 1,
+        };
+        let [a_enc, a_benc, a_dec, a_bdec] = &mut self.adam;
+        a_enc.update(&mut self.weights.w_enc_t, &self.grads.w_enc_t, s);
+        a_benc.update(&mut self.weights.b_enc, &self.grads.b_enc, s);
+        a_dec.update(&mut self.weights.w_dec, &self.grads.w_dec, s);
+        a_bdec.update(&mut self.weights.b_dec, &self.grads.b_dec, s);
+        if unit {
+            normalize_rows(&mut self.weights.w_dec, d);
+        }
+
+        self.firing.record(&features);
+        let dead_after = self.firing.dead(self.cfg.dead_after_tokens).len();
+        let stats = StepStats {
+            step: self.step,
+            lr,
+            l1_coefficient,
+            loss: parts.total(),
+            recon_loss: parts.recon,
+            aux_loss: parts.aux,
+            l1_loss: parts.l1,
+            mse: parts.sse / (rows * d) as f64,
+            fvu: parts.sse / total_variance(x, d).max(f64::MIN_POSITIVE),
+            l0: features.l0(),
+            dead_fraction: dead_after as f64 / f_n as f64,
+            threshold: self.threshold,
+            dense_path: path == Path::Dense,
+        };
+        self.step += 1;
+        Ok(stats)
+    }
+
+    /// Input scale and `b_dec` from the first batch.
+    fn first_batch(&mut self, batch: &[f32], rows: usize) -> Result<()> {
+        let d = self.cfg.d_in;
+        if self.cfg.normalize_activations {
+            let mean_sq = sum_f64(rows, |t| {
+                let r = &batch[t * d..(t + 1) * d];
+                dot(r, r) as f64
+            }) / rows as f64;
+            if mean_sq <= 0.0 {
+                return Err(SaeError::Input(
+                    "the first batch is all zeros: there is no scale to normalise by".into(),
+                ));
+            }
+            self.input_scale = (d as f64 / mean_sq).sqrt() as f32;
+        }
+        if self.cfg.b_dec_init == BDecInit::GeometricMedian {
+            let s = self.input_scale;
+            let x: Vec<f32> = batch.iter().map(|v| v * s).collect();
+            self.weights.b_dec = geometric_median(&x, d, 100, 1e-5);
+        }
+        Ok(())
+    }
+
+    /// The trained dictionary in inference form: TopK stays TopK, BatchTopK becomes
+    /// JumpReLU with its running threshold for every latent, ReLU-L1 is `standard`.
+    pub fn dictionary(&self) -> Sae {
+        let activation = match self.cfg.architecture {
+            TrainArchitecture::TopK { k } => Activation::TopK { k },
+            TrainArchitecture::BatchTopK { .. } => Activation::JumpRelu {
+                threshold: vec![self.threshold.unwrap_or(0.0) as f32; self.cfg.d_sae],
+            },
+            TrainArchitecture::ReluL1 { .. } => Activation::Relu,
+        };
+        Sae {
+            weights: self.weights.clone(),
+            activation,
+            apply_b_dec_to_input: true,
+            input_scale: self.input_scale,
+            metadata: self.cfg.metadata.clone(),
+            log_density: Some(self.firing.log_density()),
+        }
+    }
+}
+
+/// Σ_t ‖x_t − μ‖² with μ the batch mean.
+fn total_variance(x: &[f32], d: usize) -> f64 {
+    let rows = x.len() / d;
+    let mut mu = sum_rows(x, d);
+    mu.iter_mut().for_each(|v| *v /= rows as f32);
+    sum_f64(rows, |t| {
+        x[t * d..(t + 1) * d]
+            .iter()
+            .zip(&mu)
+            .map(|(a, b)| ((a - b) as f64).powi(2))
+            .sum()
+    })
+}

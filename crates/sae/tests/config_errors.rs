@@ -1,0 +1,80 @@
+//! Impossible training configurations fail at construction, naming the field.
+
+use saelab_sae::{L1Variant, TrainArchitecture, TrainConfig, Trainer};
+
+fn error_of(cfg: TrainConfig) -> String {
+    match Trainer::new(cfg) {
+        Ok(_) => panic!("config accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn impossible_values_name_their_field() {
+    let topk = |k| TrainConfig::new(TrainArchitecture::TopK { k }, 16, 64, 100);
+
+    let msg = error_of(topk(65));
+    assert!(
+        msg.contains("`k`") && msg.contains("65") && msg.contains("d_sae"),
+        "{msg}"
+    );
+
+    let msg = error_of(topk(0));
+    assert!(msg.contains("`k`") && msg.contains("0"), "{msg}");
+
+    let msg = error_of(TrainConfig::new(
+        TrainArchitecture::BatchTopK { k: 100 },
+        16,
+        64,
+        100,
+    ));
+    assert!(msg.contains("`k`"), "{msg}");
+
+    let mut cfg = topk(4);
+    cfg.lr = -1e-3;
+    let msg = error_of(cfg);
+    assert!(msg.contains("`lr`") && msg.contains("-0.001"), "{msg}");
+
+    let msg = error_of(TrainConfig::new(
+        TrainArchitecture::ReluL1 {
+            variant: L1Variant::Standard,
+        },
+        0,
+        64,
+        100,
+    ));
+    assert!(msg.contains("`d_in`"), "{msg}");
+
+    let mut cfg = topk(4);
+    cfg.adam_beta2 = 1.0;
+    assert!(error_of(cfg).contains("`adam_beta2`"));
+
+    let mut cfg = TrainConfig::new(
+        TrainArchitecture::ReluL1 {
+            variant: L1Variant::April,
+        },
+        16,
+        64,
+        100,
+    );
+    cfg.l1_coefficient = f32::NAN;
+    assert!(error_of(cfg).contains("`l1_coefficient`"));
+
+    assert!(Trainer::new(topk(4)).is_ok());
+}
+
+#[test]
+fn batches_that_do_not_fit_are_refused() {
+    let mut t =
+        Trainer::new(TrainConfig::new(TrainArchitecture::TopK { k: 2 }, 4, 8, 10)).expect("config");
+    let msg = t
+        .step(&[1.0; 6])
+        .expect_err("6 is not a multiple of 4")
+        .to_string();
+    assert!(msg.contains("d_in = 4"), "{msg}");
+    let mut bad = vec![1.0f32; 8];
+    bad[5] = f32::NAN;
+    let msg = t.step(&bad).expect_err("NaN").to_string();
+    assert!(msg.contains("row 1") && msg.contains("NaN"), "{msg}");
+    assert_eq!(t.steps(), 0, "refused batches take no step");
+}
