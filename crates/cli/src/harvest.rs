@@ -46,6 +46,10 @@ pub struct Args {
     /// Tokens per shard (rounded to whole forwards).
     #[arg(long, default_value_t = 32_768)]
     shard_tokens: usize,
+    /// Shuffle the documents with this seed before cutting windows (the whole corpus's
+    /// documents are held in memory to do it).
+    #[arg(long)]
+    shuffle: Option<u64>,
     /// Print the manifest summary as JSON.
     #[arg(long)]
     json: bool,
@@ -85,12 +89,17 @@ pub fn run(args: Args) -> Result<()> {
         windows_per_shard: forwards_per_shard * args.batch,
         batch_windows: args.batch,
         max_windows,
+        shuffle_seed: args.shuffle,
     };
     let job = Harvest::new(&loaded, spec, &args.out).context("--hook")?;
     let mut progress = Progress::new("harvest (windows)", max_windows.unwrap_or(0));
     let mut first: Option<u64> = None;
     let start = Instant::now();
-    let manifest = harvest(loaded.clone(), corpus.documents(), &job, &mut |windows| {
+    let documents = match args.shuffle {
+        Some(seed) => saelab_data::shuffle_documents(corpus.documents(), seed, usize::MAX),
+        None => corpus.documents(),
+    };
+    let manifest = harvest(loaded.clone(), documents, &job, &mut |windows| {
         if first.is_none() && windows > 0 {
             eprintln!(
                 "resuming: {windows} windows already in {}",

@@ -53,6 +53,7 @@ fn spec(model: &LoadedModel, dtype: CacheDtype) -> HarvestSpec {
         windows_per_shard: 8,
         batch_windows: 4,
         max_windows: Some(30),
+        shuffle_seed: None,
     }
 }
 
@@ -297,4 +298,23 @@ fn a_folder_without_manifest_is_not_a_cache() {
         err.contains("no manifest.json") && err.contains("saelab harvest"),
         "{err}"
     );
+}
+
+#[test]
+fn a_window_range_of_the_cache_reads_exactly_those_windows() {
+    let model = tiny_llama();
+    let dir = tempfile::tempdir().unwrap();
+    run_harvest(&model, spec(&model, CacheDtype::F16), dir.path()).unwrap();
+    let cache = ActivationCache::open(dir.path()).unwrap();
+    let all: Vec<_> = cache
+        .windows(ReadOptions::default())
+        .map(Result::unwrap)
+        .collect();
+    let options = ReadOptions {
+        skip_windows: 5,
+        end_window: Some(20),
+        ..ReadOptions::default()
+    };
+    let part: Vec<_> = cache.windows(options).map(Result::unwrap).collect();
+    assert_eq!(part.as_slice(), &all[5..20]);
 }

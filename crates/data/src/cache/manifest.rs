@@ -31,6 +31,10 @@ pub struct HarvestSpec {
     pub batch_windows: usize,
     /// The harvest stops after this many windows (`None`: the whole corpus).
     pub max_windows: Option<u64>,
+    /// Documents shuffled with this seed (through a buffer holding the whole corpus) before
+    /// they were cut into windows; `None`: corpus order.
+    #[serde(default)]
+    pub shuffle_seed: Option<u64>,
 }
 
 impl HarvestSpec {

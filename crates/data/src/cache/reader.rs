@@ -29,6 +29,11 @@ pub struct ReadOptions {
     pub order: ShardOrder,
     /// Windows decoded per chunk handed to the consumer.
     pub chunk_windows: usize,
+    /// Start at this window of the cache (in stored order: resuming a run, or a held-out
+    /// tail).
+    pub skip_windows: u64,
+    /// Stop after the window before this one (`None`: the end of the cache).
+    pub end_window: Option<u64>,
 }
 
 impl Default for ReadOptions {
@@ -37,6 +42,8 @@ impl Default for ReadOptions {
             verify: true,
             order: ShardOrder::Stored,
             chunk_windows: 32,
+            skip_windows: 0,
+            end_window: None,
         }
     }
 }
@@ -65,7 +72,14 @@ impl ActivationCache {
 
     /// The cached windows, streamed.
     pub fn windows(&self, options: ReadOptions) -> WindowStream {
-        let mut shards = self.manifest.shards.clone();
+        let (first, end) = (options.skip_windows, options.end_window.unwrap_or(u64::MAX));
+        let mut shards: Vec<_> = self
+            .manifest
+            .shards
+            .iter()
+            .filter(|s| s.first_window + (s.windows as u64) > first && s.first_window < end)
+            .cloned()
+            .collect();
         if let ShardOrder::Shuffled(seed) = options.order {
             let mut rng = SplitMix64::new(seed);
             for i in (1..shards.len()).rev() {
@@ -108,9 +122,12 @@ impl ActivationCache {
                         shard.first_window,
                         shard.windows,
                     )?;
-                    let mut start = 0;
-                    while start < reader.windows() {
-                        let end = (start + chunk).min(reader.windows());
+                    // The part of this shard inside [first, end).
+                    let local = |w: u64| w.saturating_sub(shard.first_window) as usize;
+                    let mut start = local(first).min(reader.windows());
+                    let stop = local(end).min(reader.windows());
+                    while start < stop {
+                        let end = (start + chunk).min(stop);
                         if !sink.send(reader.read(start..end)) {
                             return Ok(());
                         }

@@ -3,7 +3,7 @@
 
 use crate::features::SparseFeatures;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FiringTracker {
     tokens_since_fired: Vec<u64>,
     window_counts: Vec<u64>,

@@ -2,6 +2,7 @@
 //! statistics and the step loop.
 
 pub mod adam;
+pub mod checkpoint;
 pub mod config;
 pub mod dead;
 pub mod geometric_median;

@@ -48,16 +48,16 @@ pub struct StepStats {
 }
 
 pub struct Trainer {
-    cfg: TrainConfig,
-    weights: SaeWeights,
-    adam: [Adam; 4],
-    grads: SaeWeights,
-    step: u64,
-    input_scale: f32,
-    firing: FiringTracker,
-    threshold: Option<f64>,
-    pre: Vec<f32>,
-    scratch: Scratch,
+    pub(super) cfg: TrainConfig,
+    pub(super) weights: SaeWeights,
+    pub(super) adam: [Adam; 4],
+    pub(super) grads: SaeWeights,
+    pub(super) step: u64,
+    pub(super) input_scale: f32,
+    pub(super) firing: FiringTracker,
+    pub(super) threshold: Option<f64>,
+    pub(super) pre: Vec<f32>,
+    pub(super) scratch: Scratch,
 }
 
 impl Trainer {

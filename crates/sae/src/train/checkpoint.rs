@@ -1,0 +1,138 @@
+//! A trainer's whole state on disk, so that a run resumed from a checkpoint takes exactly
+//! the steps an uninterrupted run would: weights and Adam moments in `state.safetensors`
+//! (f32, bit for bit), and the step, input scale, BatchTopK threshold, firing statistics and
+//! the config in `trainer.json` (floats written so they read back exactly).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::adam::Adam;
+use super::config::TrainConfig;
+use super::dead::FiringTracker;
+use super::trainer::Trainer;
+use crate::error::{Result, SaeError};
+use crate::format::atomic::write_atomic;
+use crate::format::tensors::{to_bytes, TensorFile};
+
+const STATE: &str = "state.safetensors";
+const TRAINER: &str = "trainer.json";
+const PARAMS: [&str; 4] = ["w_enc_t", "b_enc", "w_dec", "b_dec"];
+
+#[derive(Serialize, Deserialize)]
+struct Scalars {
+    config: TrainConfig,
+    step: u64,
+    input_scale: f32,
+    threshold: Option<f64>,
+    firing: FiringTracker,
+}
+
+impl Trainer {
+    /// Writes the state into `dir` (created); each file is replaced atomically.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| SaeError::io(dir, e))?;
+        let (d, f) = (self.cfg.d_in, self.cfg.d_sae);
+        let w = &self.weights;
+        let params: [(&[f32], Vec<usize>); 4] = [
+            (&w.w_enc_t, vec![f, d]),
+            (&w.b_enc, vec![f]),
+            (&w.w_dec, vec![f, d]),
+            (&w.b_dec, vec![d]),
+        ];
+        let names: Vec<[String; 2]> = PARAMS
+            .iter()
+            .map(|p| [format!("adam_m.{p}"), format!("adam_v.{p}")])
+            .collect();
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
+        for (i, (data, shape)) in params.iter().enumerate() {
+            tensors.push((PARAMS[i], shape.clone(), data));
+            tensors.push((&names[i][0], shape.clone(), &self.adam[i].m));
+            tensors.push((&names[i][1], shape.clone(), &self.adam[i].v));
+        }
+        let path = dir.join(STATE);
+        write_atomic(&path, &to_bytes(&path, &tensors)?)?;
+        let scalars = Scalars {
+            config: self.cfg.clone(),
+            step: self.step,
+            input_scale: self.input_scale,
+            threshold: self.threshold,
+            firing: self.firing.clone(),
+        };
+        let path = dir.join(TRAINER);
+        let json = serde_json::to_vec_pretty(&scalars).map_err(|e| SaeError::Json {
+            path: path.clone(),
+            source: e,
+        })?;
+        write_atomic(&path, &json)
+    }
+
+    /// A trainer for `cfg` restored from `dir`. The checkpoint must have been written with
+    /// the same config: a difference is an error naming the first field that differs.
+    pub fn load_checkpoint(cfg: TrainConfig, dir: &Path) -> Result<Trainer> {
+        let path = dir.join(TRAINER);
+        let text = std::fs::read_to_string(&path).map_err(|e| SaeError::io(&path, e))?;
+        let scalars: Scalars = serde_json::from_str(&text).map_err(|e| SaeError::Json {
+            path: path.clone(),
+            source: e,
+        })?;
+        if let Some((field, message)) = first_difference(&scalars.config, &cfg) {
+            return Err(SaeError::CfgField {
+                path,
+                field,
+                message: format!("{message}: this checkpoint belongs to another run"),
+            });
+        }
+        let mut trainer = Trainer::new(cfg)?;
+        let (d, f) = (trainer.cfg.d_in, trainer.cfg.d_sae);
+        let file = TensorFile::open(&dir.join(STATE))?;
+        let shapes = [vec![f, d], vec![f], vec![f, d], vec![d]];
+        for (i, name) in PARAMS.iter().enumerate() {
+            let value = file.read(name, &shapes[i])?;
+            let w = &mut trainer.weights;
+            match i {
+                0 => w.w_enc_t = value,
+                1 => w.b_enc = value,
+                2 => w.w_dec = value,
+                _ => w.b_dec = value,
+            }
+            trainer.adam[i] = Adam {
+                m: file.read(&format!("adam_m.{name}"), &shapes[i])?,
+                v: file.read(&format!("adam_v.{name}"), &shapes[i])?,
+            };
+        }
+        if scalars.firing.tokens_since_fired().len() != f {
+            return Err(SaeError::CfgField {
+                path,
+                field: "firing".into(),
+                message: format!(
+                    "tracks {} latents, not {f}",
+                    scalars.firing.tokens_since_fired().len()
+                ),
+            });
+        }
+        trainer.step = scalars.step;
+        trainer.input_scale = scalars.input_scale;
+        trainer.threshold = scalars.threshold;
+        trainer.firing = scalars.firing;
+        Ok(trainer)
+    }
+}
+
+/// The first config field whose value differs, with both values.
+fn first_difference(saved: &TrainConfig, asked: &TrainConfig) -> Option<(String, String)> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
+        (serde_json::to_value(saved), serde_json::to_value(asked))
+    else {
+        return Some(("config".into(), "cannot be compared".into()));
+    };
+    a.iter().find_map(|(key, value)| {
+        let theirs = b.get(key).cloned().unwrap_or(serde_json::Value::Null);
+        (theirs != *value).then(|| {
+            (
+                key.clone(),
+                format!("is {value} in the checkpoint, {theirs} now"),
+            )
+        })
+    })
+}

@@ -1,0 +1,94 @@
+//! A trainer saved mid-run and restored continues bit for bit like one never stopped; a
+//! checkpoint of another config is refused, naming the field.
+
+mod common;
+
+use common::SparseSource;
+use saelab_sae::{L1Variant, TrainArchitecture, TrainConfig, Trainer};
+
+fn config(arch: TrainArchitecture) -> TrainConfig {
+    let mut cfg = TrainConfig::new(arch, 48, 300, 40);
+    cfg.seed = 5;
+    cfg.normalize_activations = true;
+    cfg.dead_after_tokens = 256;
+    cfg.l1_coefficient = 2.0;
+    cfg.sparsity_window_steps = 7;
+    cfg
+}
+
+fn batches() -> Vec<Vec<f32>> {
+    let mut source = SparseSource::new(500, 48, 4, 99);
+    (0..40).map(|_| source.batch(256)).collect()
+}
+
+#[test]
+fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
+    let data = batches();
+    for arch in [
+        TrainArchitecture::TopK { k: 6 },
+        TrainArchitecture::BatchTopK { k: 6 },
+        TrainArchitecture::ReluL1 {
+            variant: L1Variant::Standard,
+        },
+        TrainArchitecture::ReluL1 {
+            variant: L1Variant::April,
+        },
+    ] {
+        let mut whole = Trainer::new(config(arch)).unwrap();
+        let mut whole_stats = Vec::new();
+        for b in &data {
+            whole_stats.push(whole.step(b).unwrap());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = Trainer::new(config(arch)).unwrap();
+        for b in &data[..17] {
+            first.step(b).unwrap();
+        }
+        first.save_checkpoint(dir.path()).unwrap();
+        drop(first);
+        let mut resumed = Trainer::load_checkpoint(config(arch), dir.path()).unwrap();
+        assert_eq!(resumed.steps(), 17);
+        for (i, b) in data[17..].iter().enumerate() {
+            let s = resumed.step(b).unwrap();
+            assert_eq!(s, whole_stats[17 + i], "{arch:?} step {}", 17 + i);
+        }
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (a, b) = (whole.weights(), resumed.weights());
+        assert_eq!(bits(&a.w_enc_t), bits(&b.w_enc_t), "{arch:?}");
+        assert_eq!(bits(&a.w_dec), bits(&b.w_dec), "{arch:?}");
+        assert_eq!(bits(&a.b_enc), bits(&b.b_enc), "{arch:?}");
+        assert_eq!(bits(&a.b_dec), bits(&b.b_dec), "{arch:?}");
+        assert_eq!(whole.dictionary(), resumed.dictionary(), "{arch:?}");
+    }
+}
+
+#[test]
+fn a_checkpoint_of_another_config_is_refused_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::new(config(TrainArchitecture::TopK { k: 6 })).unwrap();
+    t.step(&batches()[0]).unwrap();
+    t.save_checkpoint(dir.path()).unwrap();
+    let err = Trainer::load_checkpoint(config(TrainArchitecture::TopK { k: 5 }), dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("trainer.json") && err.contains("architecture"),
+        "{err}"
+    );
+    let mut other = config(TrainArchitecture::TopK { k: 6 });
+    other.lr *= 2.0;
+    let err = Trainer::load_checkpoint(other, dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("`lr`") && err.contains("another run"), "{err}");
+    let err = Trainer::load_checkpoint(
+        config(TrainArchitecture::TopK { k: 6 }),
+        &dir.path().join("nope"),
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.contains("trainer.json"), "{err}");
+}
