@@ -7,6 +7,9 @@ mod corpus;
 mod corpus_arg;
 mod harvest;
 mod progress;
+mod train;
+mod train_config;
+mod train_eval;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -67,6 +70,8 @@ enum Command {
     Corpus(corpus::Args),
     /// Write activations of hook points over a corpus to a disk cache (resumable).
     Harvest(harvest::Args),
+    /// Train dictionaries (several at once) on activations, live or from a cache.
+    Train(train::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -125,6 +130,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Activations(args) => activations::run(args)?,
         Command::Corpus(args) => corpus::run(args)?,
         Command::Harvest(args) => harvest::run(args)?,
+        Command::Train(args) => train::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

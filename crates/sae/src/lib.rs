@@ -5,6 +5,7 @@
 //! their SAELens-format files, and trainers (TopK with AuxK, BatchTopK, ReLU + L1 in its
 //! standard and April-update forms) with hand-derived gradients on CPU kernels.
 
+pub mod baseline;
 pub mod dictionary;
 pub mod error;
 pub mod features;

@@ -8,4 +8,5 @@ pub mod dead;
 pub mod geometric_median;
 pub mod objective;
 pub mod schedule;
+pub mod set;
 pub mod trainer;

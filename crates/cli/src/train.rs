@@ -1,0 +1,534 @@
+//! `saelab train`: one or more dictionaries trained in parallel from one stream of
+//! activations (a live model or a harvested cache), with metrics, checkpoints that resume
+//! exactly, a held-out evaluation and a summary table.
+//!
+//! A run folder holds `config.json`, `metrics.jsonl`, `checkpoints/step_N/<name>/` and
+//! `final/<name>/` (SAELens folders). Resuming replays the data stream up to the checkpoint
+//! (cheap from a cache; a live stream re-runs the model), so the batches after it are the
+//! ones an uninterrupted run would have drawn.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use saelab_data::activations::{
+    live_windows, ActivationBuffer, BatchShape, BufferConfig, LiveSpec, WindowStream,
+};
+use saelab_data::cache::{ActivationCache, ReadOptions};
+use saelab_data::{Packing, WindowConfig};
+use saelab_model::HookPoint;
+use saelab_sae::train::set::{DictionarySpec, TrainerSet};
+use saelab_sae::{Dictionary, L1Variant, Metadata, TrainArchitecture, TrainConfig};
+
+use crate::corpus_arg::CorpusArg;
+use crate::progress::Progress;
+use crate::train_config::{RunConfig, SaeEntry};
+use crate::train_eval::{evaluate_holdout, print_summary};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The run folder (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint (other flags are ignored).
+    #[arg(long)]
+    resume: bool,
+    /// A TOML file with the run's settings (the flags' names, and [[sae]] tables).
+    #[arg(long, conflicts_with = "sae")]
+    config: Option<PathBuf>,
+    /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
+    /// (kinds: topk, batchtopk, relu, april; keys: name, width, k, l1, lr, hook,
+    /// dead_after_tokens, normalize). Repeat for several.
+    #[arg(long)]
+    sae: Vec<String>,
+    #[arg(long)]
+    model: Option<String>,
+    #[command(flatten)]
+    corpus: CorpusArg,
+    /// Train from a cache written by `saelab harvest` instead of running the model.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Hook point(s) to read (default blocks.6.hook_resid_post).
+    #[arg(long)]
+    hook: Vec<String>,
+    /// Training tokens (default: the whole cache less the held-out windows).
+    #[arg(long)]
+    tokens: Option<u64>,
+    #[arg(long, default_value_t = saelab_data::DEFAULT_WINDOW_LEN)]
+    ctx: usize,
+    /// Tokens per step.
+    #[arg(long, default_value_t = 4096)]
+    batch: usize,
+    /// Shuffling buffer in MiB.
+    #[arg(long, default_value_t = 1024)]
+    buffer_mib: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Steps between checkpoints (also taken on Ctrl-C).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u64,
+    /// Steps between lines of metrics.jsonl.
+    #[arg(long, default_value_t = 10)]
+    log_every: u64,
+    /// Keep the cache's last N windows out of training and evaluate on them at the end.
+    #[arg(long, default_value_t = 0)]
+    holdout_windows: u64,
+    /// Also fit PCA with this many components (the linear baseline) on the training tokens.
+    #[arg(long)]
+    pca: Option<usize>,
+}
+
+const CONFIG: &str = "config.json";
+
+pub fn run(args: Args) -> Result<()> {
+    let out = args.out.clone();
+    let run = if args.resume {
+        let path = out.join(CONFIG);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("--resume: {} (is --out a run folder?)", path.display()))?;
+        serde_json::from_str::<RunFile>(&text)
+            .with_context(|| format!("{}", path.display()))?
+            .run
+    } else {
+        from_args(&args)?
+    };
+    run.check()?;
+    std::fs::create_dir_all(&out).with_context(|| format!("--out {}", out.display()))?;
+
+    let source = Source::open(&run)?;
+    let d_of = |hook: &str| -> Result<(usize, usize)> {
+        let i = source
+            .hooks
+            .iter()
+            .position(|h| h.0 == hook)
+            .with_context(|| format!("hook {hook} is not among the run's hooks"))?;
+        Ok((i, source.hooks[i].1))
+    };
+    let total_steps = source.training_tokens / run.batch as u64;
+    if total_steps == 0 {
+        bail!(
+            "{} training tokens make no step of {}",
+            source.training_tokens,
+            run.batch
+        );
+    }
+    let specs = run
+        .sae
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let hook = entry.hook.clone().unwrap_or_else(|| run.hooks[0].clone());
+            let (index, d) = d_of(&hook)?;
+            let config = train_config(entry, d, total_steps, &run, &source, &hook)
+                .with_context(|| format!("--sae {}", entry.label(i)))?;
+            Ok(DictionarySpec {
+                name: entry.label(i),
+                hook: index,
+                config,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let checkpoints = out.join("checkpoints");
+    let (mut set, done) = match args
+        .resume
+        .then(|| latest_checkpoint(&checkpoints))
+        .flatten()
+    {
+        Some((step, dir)) => {
+            eprintln!("resuming from {} (step {step})", dir.display());
+            (TrainerSet::load_checkpoint(specs, &dir)?, step)
+        }
+        None if args.resume => bail!("--resume: {} holds no checkpoint", checkpoints.display()),
+        None => {
+            let set = TrainerSet::new(specs)?;
+            let file = RunFile {
+                run: run.clone(),
+                dictionaries: set.specs().to_vec(),
+                total_steps,
+            };
+            write_atomic(&out.join(CONFIG), &serde_json::to_vec_pretty(&file)?)?;
+            // A fresh run starts a fresh log.
+            write_atomic(&out.join("metrics.jsonl"), b"")?;
+            (set, 0)
+        }
+    };
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+
+    let buffer_config = BufferConfig {
+        bytes: run.buffer_mib << 20,
+        shape: BatchShape::Tokens(run.batch),
+        seed: run.seed,
+        include_special: false,
+    };
+    let mut batches =
+        ActivationBuffer::new(source.stream(&run, None)?, buffer_config).context("--buffer-mib")?;
+    if done > 0 {
+        let mut replay = Progress::new("replaying data to the checkpoint (steps)", done);
+        for _ in 0..done {
+            batches
+                .next()
+                .context("the data ended before the checkpoint")??;
+            replay.inc(1);
+        }
+        replay.finish();
+    }
+    let mut pca = run
+        .pca
+        .map(|_| saelab_sae::baseline::PcaFit::new(source.hooks[0].1));
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(out.join("metrics.jsonl"))?;
+    let mut progress = Progress::new("train (steps)", total_steps);
+    progress.set_position(done);
+    let start = Instant::now();
+    let mut last_stats = Vec::new();
+    while set.steps() < total_steps {
+        let Some(batch) = batches.next() else {
+            break;
+        };
+        let batch = batch?;
+        if batch.rows < run.batch {
+            break; // the last, partial batch
+        }
+        let hooks: Vec<&[f32]> = batch.hooks.iter().map(Vec::as_slice).collect();
+        if let Some(fit) = pca.as_mut() {
+            fit.add(hooks[0]);
+        }
+        let stats = set.step(&hooks)?;
+        let step = set.steps();
+        progress.inc(1);
+        if step % run.log_every == 0 || step == total_steps {
+            let tokens_per_s =
+                ((step - done) * run.batch as u64) as f64 / start.elapsed().as_secs_f64();
+            for (spec, s) in set.specs().iter().zip(&stats) {
+                let mut line = serde_json::to_value(s)?;
+                line["name"] = spec.name.clone().into();
+                line["tokens"] = (step * run.batch as u64).into();
+                line["tokens_per_s"] = tokens_per_s.into();
+                writeln!(log, "{line}")?;
+            }
+        }
+        last_stats = stats;
+        let stop = interrupted.load(Ordering::SeqCst);
+        if step % run.checkpoint_every == 0 || stop {
+            save_checkpoint(&set, &checkpoints, step)?;
+        }
+        if stop {
+            progress.finish();
+            eprintln!(
+                "interrupted at step {step}; continue with: saelab train --out {} --resume",
+                out.display()
+            );
+            return Ok(());
+        }
+    }
+    progress.finish();
+    let step = set.steps();
+    save_checkpoint(&set, &checkpoints, step)?;
+    let final_dir = out.join("final");
+    for (spec, trainer) in set.specs().iter().zip(set.trainers()) {
+        trainer
+            .dictionary()
+            .save(&final_dir.join(&spec.name))
+            .with_context(|| format!("saving {}", spec.name))?;
+    }
+    let fitted = match (&pca, run.pca) {
+        (Some(fit), Some(k)) if done == 0 => Some(fit.fit(k)?),
+        _ => None,
+    };
+    let holdout = match run.holdout_windows {
+        0 => None,
+        _ => Some(evaluate_holdout(&run, &source, &set, fitted.as_ref())?),
+    };
+    let summary = serde_json::json!({
+        "steps": step,
+        "tokens": step * run.batch as u64,
+        "seconds": start.elapsed().as_secs_f64(),
+        "last_step": set.specs().iter().zip(&last_stats).map(|(spec, s)| {
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["name"] = spec.name.clone().into();
+            v
+        }).collect::<Vec<_>>(),
+        "holdout": holdout,
+    });
+    write_atomic(
+        &out.join("summary.json"),
+        &serde_json::to_vec_pretty(&summary)?,
+    )?;
+    print_summary(&set, &last_stats, holdout.as_ref());
+    println!("dictionaries in {}", final_dir.display());
+    Ok(())
+}
+
+/// `config.json` of a run.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RunFile {
+    run: RunConfig,
+    dictionaries: Vec<DictionarySpec>,
+    total_steps: u64,
+}
+
+fn from_args(args: &Args) -> Result<RunConfig> {
+    if let Some(path) = &args.config {
+        return RunConfig::from_toml(path);
+    }
+    Ok(RunConfig {
+        model: args.model.clone(),
+        corpus: args.corpus.corpus.clone(),
+        cache: args.cache.clone(),
+        hooks: match args.hook.is_empty() {
+            true => vec!["blocks.6.hook_resid_post".into()],
+            false => args.hook.clone(),
+        },
+        tokens: args.tokens,
+        ctx: args.ctx,
+        batch: args.batch,
+        buffer_mib: args.buffer_mib,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every.max(1),
+        log_every: args.log_every.max(1),
+        holdout_windows: args.holdout_windows,
+        pca: args.pca,
+        sae: args
+            .sae
+            .iter()
+            .map(|s| SaeEntry::parse(s))
+            .collect::<Result<Vec<_>>>()?,
+    })
+}
+
+fn train_config(
+    entry: &SaeEntry,
+    d: usize,
+    total_steps: u64,
+    run: &RunConfig,
+    source: &Source,
+    hook: &str,
+) -> Result<TrainConfig> {
+    let arch = match entry.kind.as_str() {
+        "topk" => TrainArchitecture::TopK {
+            k: entry.k.context("`k` is required for topk")?,
+        },
+        "batchtopk" => TrainArchitecture::BatchTopK {
+            k: entry.k.context("`k` is required for batchtopk")?,
+        },
+        "relu" => TrainArchitecture::ReluL1 {
+            variant: L1Variant::Standard,
+        },
+        "april" => TrainArchitecture::ReluL1 {
+            variant: L1Variant::April,
+        },
+        other => bail!("unknown kind `{other}` (topk, batchtopk, relu, april)"),
+    };
+    let mut cfg = TrainConfig::new(arch, d, entry.width, total_steps);
+    cfg.seed = run.seed;
+    cfg.normalize_activations = entry.normalize.unwrap_or(true);
+    if let Some(lr) = entry.lr {
+        cfg.lr = lr;
+    }
+    if let Some(l1) = entry.l1 {
+        cfg.l1_coefficient = l1;
+    }
+    if let Some(dead) = entry.dead_after_tokens {
+        cfg.dead_after_tokens = dead;
+    }
+    cfg.metadata = Metadata {
+        model_name: Some(source.model.clone()),
+        hook_name: Some(hook.to_string()),
+        context_size: Some(source.ctx as u64),
+        prepend_bos: Some(true),
+        dataset_path: Some(source.corpus.clone()),
+        exclude_special_tokens: Some(true),
+        ..Metadata::default()
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Where activations come from: a cache, or a model over a corpus.
+pub struct Source {
+    pub model: String,
+    pub corpus: String,
+    pub ctx: usize,
+    /// (name, width) of each hook, in the run's order.
+    pub hooks: Vec<(String, usize)>,
+    pub training_tokens: u64,
+    cache: Option<ActivationCache>,
+    /// Windows of the cache used for training (the rest is held out).
+    pub training_windows: u64,
+    live: Option<(
+        Arc<saelab_model::LoadedModel>,
+        saelab_data::Corpus,
+        Vec<HookPoint>,
+    )>,
+}
+
+impl Source {
+    fn open(run: &RunConfig) -> Result<Source> {
+        if let Some(dir) = &run.cache {
+            let cache =
+                ActivationCache::open(dir).with_context(|| format!("--cache {}", dir.display()))?;
+            let spec = &cache.manifest.spec;
+            let mut hooks = Vec::new();
+            for name in &run.hooks {
+                let h = spec
+                    .hooks
+                    .iter()
+                    .find(|h| &h.name == name)
+                    .with_context(|| {
+                        format!(
+                            "--hook {name}: the cache {} does not hold it",
+                            dir.display()
+                        )
+                    })?;
+                hooks.push((h.name.clone(), h.d));
+            }
+            let windows = cache.manifest.windows();
+            if run.holdout_windows >= windows {
+                bail!("--holdout-windows {} leaves nothing of the cache's {windows} windows to train on", run.holdout_windows);
+            }
+            let training_windows = windows - run.holdout_windows;
+            let per_window = cache.manifest.tokens() as f64 / windows as f64;
+            let available = (training_windows as f64 * per_window) as u64;
+            let training_tokens = run.tokens.unwrap_or(available).min(available);
+            return Ok(Source {
+                model: spec.model.clone(),
+                corpus: spec.corpus.clone(),
+                ctx: spec.window.len,
+                hooks: hooks.clone(),
+                training_tokens,
+                training_windows,
+                cache: Some(cache),
+                live: None,
+            });
+        }
+        let tokens = run
+            .tokens
+            .context("--tokens is required when training from a live model (the lr schedule needs the run's length); or train from a --cache")?;
+        if run.holdout_windows > 0 {
+            bail!("--holdout-windows needs --cache (held-out windows are the cache's last ones)");
+        }
+        let loaded = Arc::new(saelab_model::load(run.model.as_deref()).context("--model")?);
+        let cfg = &loaded.model.cfg;
+        let points = run
+            .hooks
+            .iter()
+            .map(|h| HookPoint::parse(h, cfg).context("--hook"))
+            .collect::<Result<Vec<_>>>()?;
+        let corpus = saelab_data::Corpus::open(&run.corpus, &saelab_data::CorpusOptions::default())
+            .context("--corpus")?;
+        Ok(Source {
+            model: loaded.name.clone(),
+            corpus: corpus.name.clone(),
+            ctx: run.ctx,
+            hooks: points
+                .iter()
+                .map(|p| (p.to_string(), p.width(cfg)))
+                .collect(),
+            training_tokens: tokens,
+            training_windows: 0,
+            cache: None,
+            live: Some((loaded, corpus, points)),
+        })
+    }
+
+    /// The activation windows: training windows, or with `holdout` the held-out ones.
+    pub fn stream(&self, run: &RunConfig, holdout: Option<()>) -> Result<WindowStream> {
+        if let Some(cache) = &self.cache {
+            let total = cache.manifest.windows();
+            let options = match holdout {
+                None => ReadOptions {
+                    end_window: Some(self.training_windows),
+                    ..ReadOptions::default()
+                },
+                Some(()) => ReadOptions {
+                    skip_windows: self.training_windows,
+                    end_window: Some(total),
+                    ..ReadOptions::default()
+                },
+            };
+            // Hooks are read in the run's order; a cache holding others is fine.
+            return Ok(select_hooks(cache.windows(options), &self.hooks));
+        }
+        let Some((model, corpus, points)) = &self.live else {
+            bail!("no activation source");
+        };
+        let window = WindowConfig::for_tokenizer(&model.tokenizer, run.ctx, Packing::Packed);
+        Ok(live_windows(
+            model.clone(),
+            corpus.documents(),
+            LiveSpec {
+                points: points.clone(),
+                window,
+                batch_windows: 32,
+                max_windows: None,
+                skip_windows: 0,
+            },
+        )?)
+    }
+}
+
+/// The stream with only `hooks`, in that order.
+fn select_hooks(stream: WindowStream, hooks: &[(String, usize)]) -> WindowStream {
+    let layout = stream.layout().clone();
+    let order: Vec<usize> = hooks
+        .iter()
+        .filter_map(|(name, _)| layout.hooks.iter().position(|h| &h.name == name))
+        .collect();
+    if order == (0..layout.hooks.len()).collect::<Vec<_>>() {
+        return stream;
+    }
+    let new_layout = saelab_data::activations::Layout {
+        ctx: layout.ctx,
+        hooks: order.iter().map(|&i| layout.hooks[i].clone()).collect(),
+    };
+    WindowStream::spawn(new_layout, 1, move |sink| {
+        for w in stream {
+            let mut w = w?;
+            w.hooks = order
+                .iter()
+                .map(|&i| std::mem::take(&mut w.hooks[i]))
+                .collect();
+            if !sink.send(vec![w]) {
+                break;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn save_checkpoint(set: &TrainerSet, dir: &Path, step: u64) -> Result<()> {
+    let target = dir.join(format!("step_{step}"));
+    let tmp = dir.join(format!(".step_{step}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    set.save_checkpoint(&tmp)?;
+    let _ = std::fs::remove_dir_all(&target);
+    std::fs::rename(&tmp, &target).with_context(|| format!("{}", target.display()))?;
+    Ok(())
+}
+
+/// The highest `step_N` under `dir` (partial checkpoints are hidden names and never match).
+fn latest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("step_")?.parse::<u64>().ok()?;
+            Some((step, e.path()))
+        })
+        .max_by_key(|(step, _)| *step)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    saelab_data::cache::manifest::write_atomically(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,225 @@
+//! `saelab train` end to end on a cache of the tiny llama fixture: a run killed with SIGKILL
+//! and resumed ends with the same bytes as one never interrupted; bad configs are errors
+//! naming the field.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn saelab() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_saelab"))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn tiny_llama() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../model/tests/fixtures/tiny/llama")
+        .display()
+        .to_string()
+}
+
+/// A cache of the tiny model's activations over part of the fortunes corpus.
+fn cache(dir: &Path) {
+    let o = saelab()
+        .args([
+            "harvest",
+            "--model",
+            &tiny_llama(),
+            "--hook",
+            "blocks.1.hook_resid_post",
+        ])
+        .args([
+            "--corpus", "fortunes", "--tokens", "65536", "--ctx", "64", "--dtype", "f32",
+        ])
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn train_args(cache: &Path, out: &Path) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "train",
+        "--hook",
+        "blocks.1.hook_resid_post",
+        "--sae",
+        "topk:k=8,width=1024,lr=2e-3",
+        "--sae",
+        "relu:l1=1,width=512",
+        "--batch",
+        "128",
+        "--buffer-mib",
+        "4",
+        "--checkpoint-every",
+        "40",
+        "--holdout-windows",
+        "16",
+        "--cache",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push(cache.display().to_string());
+    v.push("--out".into());
+    v.push(out.display().to_string());
+    v
+}
+
+#[test]
+fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache_dir = tmp.path().join("cache");
+    cache(&cache_dir);
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let o = saelab()
+        .args(train_args(&cache_dir, &whole))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(whole.join("summary.json")).unwrap()).unwrap();
+    let steps = summary["steps"].as_u64().unwrap();
+    assert!(steps > 200, "{steps} steps");
+    assert!(
+        summary["holdout"]["dictionaries"][0]["fvu"]
+            .as_f64()
+            .unwrap()
+            < 1.0
+    );
+
+    let mut child = saelab()
+        .args(train_args(&cache_dir, &killed))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !killed.join("checkpoints/step_80").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(
+        !killed.join("final").exists(),
+        "killed before the end of the run"
+    );
+
+    let o = saelab()
+        .args(["train", "--resume", "--out"])
+        .arg(&killed)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resuming from"), "{}", stderr(&o));
+    for name in ["0-topk-1024-k8", "1-relu-512-l1_1"] {
+        for file in [
+            "sae_weights.safetensors",
+            "cfg.json",
+            "sparsity.safetensors",
+        ] {
+            let a = std::fs::read(whole.join("final").join(name).join(file)).unwrap();
+            let b = std::fs::read(killed.join("final").join(name).join(file)).unwrap();
+            assert!(a == b, "{name}/{file} differs after the resume");
+        }
+    }
+}
+
+fn train_fails(args: &[&str]) -> String {
+    let o = saelab().args(args).output().unwrap();
+    assert!(!o.status.success());
+    stderr(&o)
+}
+
+#[test]
+fn bad_configs_are_errors_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run").display().to_string();
+    let toml = tmp.path().join("run.toml");
+    std::fs::write(
+        &toml,
+        "tokens = 1000\nbatchsize = 64\n[[sae]]\nkind = \"topk\"\nwidth = 64\nk = 8\n",
+    )
+    .unwrap();
+    let err = train_fails(&["train", "--out", &out, "--config", toml.to_str().unwrap()]);
+    assert!(
+        err.contains("run.toml") && err.contains("batchsize"),
+        "{err}"
+    );
+
+    let err = train_fails(&[
+        "train",
+        "--out",
+        &out,
+        "--tokens",
+        "1000",
+        "--model",
+        &tiny_llama(),
+        "--hook",
+        "blocks.1.hook_resid_post",
+        "--sae",
+        "topk:k=80,width=64",
+    ]);
+    assert!(err.contains("`k`") && err.contains("64"), "{err}");
+    let err = train_fails(&[
+        "train",
+        "--out",
+        &out,
+        "--tokens",
+        "1000",
+        "--model",
+        &tiny_llama(),
+        "--hook",
+        "blocks.1.hook_resid_post",
+        "--sae",
+        "topk:k=8,width=64,lr=-1",
+    ]);
+    assert!(err.contains("`lr`"), "{err}");
+    let err = train_fails(&[
+        "train",
+        "--out",
+        &out,
+        "--tokens",
+        "1000",
+        "--sae",
+        "topk:k=8,widht=64",
+    ]);
+    assert!(err.contains("unknown key `widht`"), "{err}");
+    let err = train_fails(&["train", "--out", &out, "--sae", "topk:k=8,width=64"]);
+    assert!(err.contains("--tokens"), "{err}");
+}
+
+#[test]
+fn a_resume_with_an_edited_config_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache_dir = tmp.path().join("cache");
+    cache(&cache_dir);
+    let out = tmp.path().join("run");
+    let mut args = train_args(&cache_dir, &out);
+    args.extend(["--tokens".into(), "20000".into()]);
+    let o = saelab().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let path = out.join("config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    config["run"]["sae"][0]["lr"] = serde_json::json!(0.5);
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    let o = saelab()
+        .args(["train", "--resume", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("trainer.json") && err.contains("`lr`") && err.contains("another run"),
+        "{err}"
+    );
+}
