@@ -308,6 +308,7 @@ def write_dl(name, module, config, g, save=None):
 
 
 def main():
+    torch.manual_seed(0)  # nn.Linear default init of the gated fixture
     g = torch.Generator().manual_seed(20260612)
 
     write_dl("dl_standard", DLAutoEncoder(g),
@@ -379,6 +380,15 @@ def main():
         "d_in": D,
     })
     write_json(os.path.join(d, "expected.json"), expected(sp, g, "sparsify", "SparseCoder"))
+
+    # Tied weights: decoder.weight is encoder.weight.T, a non-contiguous view of the same
+    # storage; torch.save keeps the strides and writes the storage once.
+    tied = DLAutoEncoder(g)
+    tied.decoder.weight = torch.nn.Parameter(tied.encoder.weight.T)
+    assert not tied.decoder.weight.is_contiguous()
+    write_dl("dl_tied", tied,
+             dl_config("StandardTrainer", "AutoEncoder",
+                       {"l1_penalty": 0.1, "resample_steps": None, "sparsity_warmup_steps": 500}), g)
 
     for root, _, files in sorted(os.walk(OUT)):
         for f in sorted(files):

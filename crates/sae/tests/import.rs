@@ -182,6 +182,14 @@ fn dictionary_learning_training_backup_reads_the_state_dict_under_ae() {
     check_round_trip(&sae, "dl_topk_backup");
 }
 
+#[test]
+fn dictionary_learning_tied_weights_read_through_their_strides() {
+    // decoder.weight is a transposed view of encoder.weight's storage.
+    let sae = check_against_reference("dl_tied", Format::DictionaryLearning);
+    assert_eq!(sae.weights.w_dec, sae.weights.w_enc_t);
+    check_round_trip(&sae, "dl_tied");
+}
+
 /// Copies a fixture folder (flat) into a temp dir to break it.
 fn copy_fixture(name: &str) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -360,6 +368,29 @@ fn a_truncated_ae_pt_is_a_clear_error() {
             "{keep} bytes: {msg}"
         );
     }
+}
+
+/// A damaged ae.pt is an error or (where the damage hits only unused bytes) a load, never a
+/// panic: every fifth byte of the file is flipped in turn.
+#[test]
+fn a_damaged_ae_pt_never_panics() {
+    let tmp = copy_fixture("dl_topk_backup");
+    let path = tmp.path().join("ae.pt");
+    let bytes = std::fs::read(&path).expect("read");
+    let (mut errors, mut loads) = (0, 0);
+    for i in (0..bytes.len()).step_by(5) {
+        let mut damaged = bytes.clone();
+        damaged[i] ^= 0xA5;
+        std::fs::write(&path, &damaged).expect("write");
+        match load_any(tmp.path()) {
+            Ok(_) => loads += 1,
+            Err(e) => {
+                assert!(e.to_string().contains("ae.pt"), "byte {i}: {e}");
+                errors += 1;
+            }
+        }
+    }
+    assert!(errors > bytes.len() / 10, "{errors} errors, {loads} loads");
 }
 
 #[test]
