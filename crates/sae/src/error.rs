@@ -58,6 +58,14 @@ pub enum SaeError {
 
     #[error("{}: not a readable safetensors file: {message}", path.display())]
     Safetensors { path: PathBuf, message: String },
+
+    /// A `torch.save` file (dictionary_learning's `ae.pt`) that cannot be read.
+    #[error("{}: not a readable PyTorch checkpoint: {message}", path.display())]
+    Checkpoint { path: PathBuf, message: String },
+
+    /// A folder that holds no dictionary in a format saelab reads, or only half of one.
+    #[error("{}: no dictionary found: {message}", dir.display())]
+    NoDictionary { dir: PathBuf, message: String },
 }
 
 pub type Result<T> = std::result::Result<T, SaeError>;
