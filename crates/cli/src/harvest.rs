@@ -91,7 +91,7 @@ pub fn run(args: Args) -> Result<()> {
         max_windows,
         shuffle_seed: args.shuffle,
     };
-    let job = Harvest::new(&loaded, spec, &args.out).context("--hook")?;
+    let job = Harvest::new(&loaded, spec, &args.out).context("harvest settings")?;
     let mut progress = Progress::new("harvest (windows)", max_windows.unwrap_or(0));
     let mut first: Option<u64> = None;
     let start = Instant::now();

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use super::json_cfg::{read_json, JsonCfg};
 use super::tensors::TensorFile;
-use crate::dictionary::{Activation, Metadata, Sae};
+use crate::dictionary::{Activation, Sae};
 use crate::error::Result;
 use crate::weights::SaeWeights;
 
@@ -82,14 +82,5 @@ pub fn load(dir: &Path) -> Result<Sae> {
         ));
     }
 
-    let sae = Sae {
-        weights,
-        activation: Activation::TopK { k },
-        apply_b_dec_to_input: true,
-        input_scale: 1.0,
-        metadata: Metadata::default(),
-        log_density: None,
-    };
-    sae.check()?;
-    Ok(sae)
+    Sae::new(weights, Activation::TopK { k })
 }
