@@ -41,7 +41,7 @@ pub struct Args {
     config: Option<PathBuf>,
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
     /// (kinds: topk, batchtopk, relu, april; keys: name, width, k, l1, lr, hook,
-    /// dead_after_tokens, normalize). Repeat for several.
+    /// dead_after_tokens, resample_every, normalize). Repeat for several.
     #[arg(long)]
     sae: Vec<String>,
     #[arg(long)]
@@ -336,6 +336,9 @@ fn train_config(
     }
     if let Some(l1) = entry.l1 {
         cfg.l1_coefficient = l1;
+    }
+    if let Some(every) = entry.resample_every {
+        cfg.resample_every_steps = every;
     }
     if let Some(dead) = entry.dead_after_tokens {
         cfg.dead_after_tokens = dead;

@@ -62,6 +62,9 @@ pub struct SaeEntry {
     pub hook: Option<String>,
     #[serde(default)]
     pub dead_after_tokens: Option<u64>,
+    /// Resample dead latents every this many steps (ReLU-L1 dictionaries; 0 or absent: never).
+    #[serde(default)]
+    pub resample_every: Option<u64>,
     /// Scale inputs to E‖x‖² = d_in (default true).
     #[serde(default)]
     pub normalize: Option<bool>,
@@ -134,6 +137,7 @@ impl SaeEntry {
             lr: None,
             hook: None,
             dead_after_tokens: None,
+            resample_every: None,
             normalize: None,
         };
         for part in rest.split(',').filter(|p| !p.trim().is_empty()) {
@@ -151,10 +155,13 @@ impl SaeEntry {
                 "dead_after_tokens" => {
                     entry.dead_after_tokens = Some(value.parse().map_err(|e| bad(&e))?)
                 }
+                "resample_every" => {
+                    entry.resample_every = Some(value.parse().map_err(|e| bad(&e))?)
+                }
                 "normalize" => entry.normalize = Some(value.parse().map_err(|e| bad(&e))?),
                 other => bail!(
                     "--sae {spec}: unknown key `{other}` (name, width, k, l1, lr, hook, \
-                     dead_after_tokens, normalize)"
+                     dead_after_tokens, resample_every, normalize)"
                 ),
             }
         }

@@ -29,6 +29,12 @@ impl Adam {
         }
     }
 
+    /// Forgets the moments of `len` parameters from `start` (re-initialised parameters).
+    pub fn reset(&mut self, start: usize, len: usize) {
+        self.m[start..start + len].iter_mut().for_each(|v| *v = 0.0);
+        self.v[start..start + len].iter_mut().for_each(|v| *v = 0.0);
+    }
+
     pub fn update(&mut self, param: &mut [f32], grad: &[f32], s: AdamStep) {
         let bc1 = 1.0 - (s.beta1 as f64).powf(s.t as f64);
         let bc2 = 1.0 - (s.beta2 as f64).powf(s.t as f64);

@@ -73,6 +73,10 @@ pub struct TrainConfig {
     pub encoder_init_scale: Option<f32>,
     /// Steps per window of the firing frequencies saved as `sparsity.safetensors`.
     pub sparsity_window_steps: u64,
+    /// Every this many steps, re-initialise latents dead for `dead_after_tokens` from badly
+    /// reconstructed inputs (Anthropic's resampling); 0: never.
+    #[serde(default)]
+    pub resample_every_steps: u64,
     pub metadata: Metadata,
 }
 
@@ -121,6 +125,7 @@ impl TrainConfig {
             decoder_init_norm: if april { 0.1 } else { 1.0 },
             encoder_init_scale: None,
             sparsity_window_steps: 2000,
+            resample_every_steps: 0,
             metadata: Metadata::default(),
         }
     }

@@ -55,6 +55,11 @@ impl FiringTracker {
         &self.tokens_since_fired
     }
 
+    /// Counts latent `j` as just fired (a resampled latent starts a new life).
+    pub fn revive(&mut self, j: usize) {
+        self.tokens_since_fired[j] = 0;
+    }
+
     /// Latents silent for at least `after_tokens` tokens, ascending.
     pub fn dead(&self, after_tokens: u64) -> Vec<u32> {
         (0..self.tokens_since_fired.len() as u32)

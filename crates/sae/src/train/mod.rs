@@ -7,6 +7,7 @@ pub mod config;
 pub mod dead;
 pub mod geometric_median;
 pub mod objective;
+pub mod resample;
 pub mod schedule;
 pub mod set;
 pub mod trainer;

@@ -45,6 +45,8 @@ pub struct StepStats {
     /// BatchTopK's running threshold.
     pub threshold: Option<f64>,
     pub dense_path: bool,
+    /// Dead latents re-initialised after this step.
+    pub resampled: usize,
 }
 
 pub struct Trainer {
@@ -104,6 +106,11 @@ impl Trainer {
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.step
+    }
+
+    /// Tokens since each latent last fired.
+    pub fn firing_tokens_since(&self) -> &[u64] {
+        self.firing.tokens_since_fired()
     }
 
     pub fn input_scale(&self) -> f32 {
@@ -216,6 +223,11 @@ impl Trainer {
         }
 
         self.firing.record(&features);
+        let every = self.cfg.resample_every_steps;
+        let resampled = match every > 0 && (self.step + 1).is_multiple_of(every) {
+            true => self.resample_dead(batch, x)?,
+            false => 0,
+        };
         let dead_after = self.firing.dead(self.cfg.dead_after_tokens).len();
         let stats = StepStats {
             step: self.step,
@@ -231,6 +243,7 @@ impl Trainer {
             dead_fraction: dead_after as f64 / f_n as f64,
             threshold: self.threshold,
             dense_path: path == Path::Dense,
+            resampled,
         };
         self.step += 1;
         Ok(stats)
