@@ -380,6 +380,14 @@ impl Source {
             let cache =
                 ActivationCache::open(dir).with_context(|| format!("--cache {}", dir.display()))?;
             let spec = &cache.manifest.spec;
+            if !cache.manifest.complete {
+                eprintln!(
+                    "warning: the harvest in {} is not finished; training on its {} windows \
+                     (rerun the harvest to complete it)",
+                    dir.display(),
+                    cache.manifest.windows()
+                );
+            }
             let mut hooks = Vec::new();
             for name in &run.hooks {
                 let h = spec
