@@ -74,14 +74,6 @@ impl WindowStream {
         }
     }
 
-    /// A stream over windows already in memory (tests, small examples).
-    pub fn from_windows(layout: Layout, windows: Vec<ActivationWindow>) -> Self {
-        WindowStream::spawn(layout, 1, move |sink| {
-            sink.send(windows);
-            Ok(())
-        })
-    }
-
     pub fn layout(&self) -> &Layout {
         &self.layout
     }

@@ -90,7 +90,7 @@ impl ActivationCache {
         let layout = self.layout();
         let dtype = self.manifest.spec.dtype;
         let chunk = options.chunk_windows.max(1);
-        WindowStream::spawn(self.layout(), DEPTH, move |sink| {
+        WindowStream::spawn(layout.clone(), DEPTH, move |sink| {
             // Reading and hashing the next shard runs beside decoding this one.
             let (tx, rx) = std::sync::mpsc::sync_channel(1);
             let verify = options.verify;
