@@ -5,6 +5,7 @@ mod bench;
 mod bench_cache;
 mod corpus;
 mod corpus_arg;
+mod eval;
 mod harvest;
 mod progress;
 mod train;
@@ -72,6 +73,8 @@ enum Command {
     Harvest(harvest::Args),
     /// Train dictionaries (several at once) on activations, live or from a cache.
     Train(train::Args),
+    /// Evaluate dictionaries: reconstruction, sparsity, spliced CE/KL and baselines.
+    Eval(eval::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -131,6 +134,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Corpus(args) => corpus::run(args)?,
         Command::Harvest(args) => harvest::run(args)?,
         Command::Train(args) => train::run(args)?,
+        Command::Eval(args) => eval::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

@@ -124,6 +124,15 @@ impl HookPoint {
             })
     }
 
+    /// Whether this point's value is made before block `layer` starts.
+    pub fn starts_before(&self, layer: usize) -> bool {
+        match self {
+            HookPoint::Embed | HookPoint::PosEmbed => true,
+            HookPoint::Block { layer: l, .. } => *l < layer,
+            HookPoint::LnFinal => false,
+        }
+    }
+
     /// The number of blocks that must run before this hook's value exists.
     pub fn blocks_needed(&self, cfg: &ModelConfig) -> usize {
         match self {
@@ -248,6 +257,19 @@ impl<'a> Hooks<'a> {
     /// values nobody looks at).
     pub fn touches(&self, point: HookPoint) -> bool {
         self.capture.contains(&point) || self.edits.contains_key(&point)
+    }
+
+    /// The earliest point this forward reads or edits, if any.
+    pub fn earliest_point(&self) -> Option<HookPoint> {
+        self.capture
+            .iter()
+            .chain(self.edits.keys())
+            .copied()
+            .min_by_key(|p| match p {
+                HookPoint::Embed | HookPoint::PosEmbed => (0, 0),
+                HookPoint::Block { layer, .. } => (1, *layer),
+                HookPoint::LnFinal => (2, 0),
+            })
     }
 
     pub fn wants_logits(&self) -> bool {

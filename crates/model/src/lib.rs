@@ -20,7 +20,7 @@ pub mod linear;
 pub mod llama;
 pub mod load;
 pub mod neox;
-mod simd;
+pub mod simd;
 pub mod summary;
 pub mod tokenizer;
 pub mod transformer;

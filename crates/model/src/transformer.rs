@@ -105,11 +105,52 @@ impl Transformer {
     /// Runs the model on `batch`, applying `hooks`' edits, reading its hooks, and stopping
     /// after the last block they need.
     pub fn forward(&self, batch: &Batch, hooks: &mut Hooks<'_>) -> Result<Output> {
+        self.run(batch, hooks, None)
+    }
+
+    /// Continues a forward from the residual stream entering block `layer` (the value of
+    /// `blocks.{layer}.hook_resid_pre`, `[batch, seq, d_model]`), so that several edited
+    /// forwards can share the blocks before `layer`. Hooks before that block cannot be
+    /// read or edited here.
+    pub fn forward_from(
+        &self,
+        batch: &Batch,
+        layer: usize,
+        resid_pre: &Tensor,
+        hooks: &mut Hooks<'_>,
+    ) -> Result<Output> {
+        let cfg = &self.cfg;
+        if layer >= cfg.n_layers {
+            return Err(ModelError::Invalid(format!(
+                "cannot start a forward at block {layer}: the model has {} blocks",
+                cfg.n_layers
+            )));
+        }
+        let expected = [batch.batch_size(), batch.seq_len(), cfg.d_model];
+        if resid_pre.dims() != expected {
+            return Err(ModelError::Invalid(format!(
+                "the residual stream to start from has shape {:?}, expected {expected:?}",
+                resid_pre.dims()
+            )));
+        }
+        if let Some(early) = hooks.earliest_point().filter(|p| p.starts_before(layer)) {
+            return Err(ModelError::Invalid(format!(
+                "hook `{early}` comes before block {layer}, where this forward starts"
+            )));
+        }
+        self.run(batch, hooks, Some((layer, resid_pre.clone())))
+    }
+
+    fn run(
+        &self,
+        batch: &Batch,
+        hooks: &mut Hooks<'_>,
+        start: Option<(usize, Tensor)>,
+    ) -> Result<Output> {
         let cfg = &self.cfg;
         batch.check(cfg)?;
         let device = self.device();
         let (b, t) = (batch.batch_size(), batch.seq_len());
-        let ids = Tensor::from_slice(batch.ids(), (b, t), device)?;
         let positions = Tensor::from_vec(batch.positions(), (b, t), device)?;
         let rotary = match &self.rotary {
             Some(r) => Some(r.tables(&positions)?),
@@ -122,21 +163,12 @@ impl Transformer {
             rotary,
         };
 
-        let embedded =
-            self.embed
-                .index_select(&ids.flatten_all()?, 0)?
-                .reshape((b, t, cfg.d_model))?;
-        let mut x = ctx.visit(HookPoint::Embed, embedded)?;
-        if let Some(pe) = &self.pos_embed {
-            let pos =
-                pe.index_select(&positions.flatten_all()?, 0)?
-                    .reshape((b, t, cfg.d_model))?;
-            let pos = ctx.visit(HookPoint::PosEmbed, pos)?;
-            x = (x + pos)?;
-        }
-
+        let (first_block, mut x) = match start {
+            Some((layer, resid)) => (layer, resid),
+            None => (0, self.embed_tokens(batch, &positions, &mut ctx)?),
+        };
         let blocks_run = ctx.hooks.blocks_needed(cfg);
-        for layer in 0..blocks_run {
+        for layer in first_block..blocks_run {
             x = self.block(layer, x, &mut ctx)?;
         }
 
@@ -156,6 +188,30 @@ impl Transformer {
             captured: ctx.captured,
             blocks_run,
         })
+    }
+
+    fn embed_tokens(
+        &self,
+        batch: &Batch,
+        positions: &Tensor,
+        ctx: &mut Context<'_, '_, '_>,
+    ) -> Result<Tensor> {
+        let d = self.cfg.d_model;
+        let (b, t) = (batch.batch_size(), batch.seq_len());
+        let ids = Tensor::from_slice(batch.ids(), (b, t), self.device())?;
+        let embedded = self
+            .embed
+            .index_select(&ids.flatten_all()?, 0)?
+            .reshape((b, t, d))?;
+        let mut x = ctx.visit(HookPoint::Embed, embedded)?;
+        if let Some(pe) = &self.pos_embed {
+            let pos = pe
+                .index_select(&positions.flatten_all()?, 0)?
+                .reshape((b, t, d))?;
+            let pos = ctx.visit(HookPoint::PosEmbed, pos)?;
+            x = (x + pos)?;
+        }
+        Ok(x)
     }
 
     fn block(&self, layer: usize, x: Tensor, ctx: &mut Context<'_, '_, '_>) -> Result<Tensor> {

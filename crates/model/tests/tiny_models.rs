@@ -152,3 +152,55 @@ fn reading_mlp_inputs_does_not_change_the_logits() {
         &[1, ids.len(), m.model.cfg.d_mlp]
     );
 }
+
+/// A forward restarted at a block from the clean residual stream gives the full forward's
+/// logits exactly, edits included; hooks before that block are refused.
+#[test]
+fn forward_from_a_block_matches_the_full_forward() {
+    for family in FAMILIES {
+        let (m, expected) = load(family);
+        let rows_ids: Vec<Vec<u32>> = (0..2)
+            .map(|i| ids(&expected["prompts"][i]["token_ids"]))
+            .collect();
+        let batch = Batch::padded(&rows_ids, PadSide::Right, 0);
+        let resid_pre = HookPoint::Block {
+            layer: 1,
+            site: BlockSite::ResidPre,
+        };
+        let mlp_out = HookPoint::Block {
+            layer: 1,
+            site: BlockSite::MlpOut,
+        };
+        let halve = |x: &candle_core::Tensor| x * 0.5;
+        let full = m
+            .model
+            .forward(
+                &batch,
+                &mut Hooks::logits().read(resid_pre).edit(mlp_out, halve),
+            )
+            .unwrap();
+        let start = full.get(resid_pre).unwrap();
+        let resumed = m
+            .model
+            .forward_from(&batch, 1, start, &mut Hooks::logits().edit(mlp_out, halve))
+            .unwrap();
+        assert_eq!(
+            rows(full.logits.as_ref().unwrap()),
+            rows(resumed.logits.as_ref().unwrap()),
+            "{family}"
+        );
+        let early = HookPoint::Block {
+            layer: 0,
+            site: BlockSite::MlpOut,
+        };
+        let err = m
+            .model
+            .forward_from(&batch, 1, start, &mut Hooks::logits().read(early))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("blocks.0.hook_mlp_out") && err.contains("block 1"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,202 @@
+//! `saelab eval`: every metric of METRICS.md for one or more dictionaries on the first N
+//! tokens of a corpus, written as JSON with its parameters, plus a report page.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use saelab_data::{windows, Packing, WindowConfig};
+use saelab_eval::tokens::first_tokens;
+use saelab_eval::{evaluate, EvalDictionary, EvalOptions};
+use saelab_model::HookPoint;
+use saelab_sae::Dictionary;
+
+use crate::corpus_arg::CorpusArg;
+use crate::progress::Progress;
+use crate::ModelArg;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArg,
+    #[command(flatten)]
+    corpus: CorpusArg,
+    /// A dictionary folder (SAELens, dictionary_learning or sparsify), optionally named:
+    /// `NAME=DIR`. Repeat for several; one forward serves all dictionaries of a hook.
+    #[arg(long, required = true)]
+    sae: Vec<String>,
+    /// The hook to evaluate at, for dictionaries whose files do not say (overrides them).
+    #[arg(long)]
+    hook: Option<String>,
+    /// Evaluate the first N tokens of the corpus, in order (window positions, start tokens
+    /// included).
+    #[arg(long)]
+    tokens: u64,
+    /// Tokens per window.
+    #[arg(long, default_value_t = saelab_data::DEFAULT_WINDOW_LEN)]
+    ctx: usize,
+    /// Documents packed across windows, or one per window padded.
+    #[arg(long, default_value = "packed", value_parser = ["packed", "padded"])]
+    packing: String,
+    /// Windows per model forward.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Tokens over which dead latents are judged (the first ones evaluated).
+    #[arg(long, default_value_t = 1_000_000)]
+    dead_window: u64,
+    /// Measure reconstruction and sparsity at special-token positions too.
+    #[arg(long)]
+    include_special: bool,
+    /// Seed of the random-perturbation baseline.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to write the results (JSON).
+    #[arg(long)]
+    json: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<()> {
+    if args.ctx < 2 || args.batch == 0 || args.dead_window == 0 {
+        bail!("--ctx must be at least 2, --batch and --dead-window positive");
+    }
+    let loaded = saelab_model::load(args.model.model.as_deref()).context("--model")?;
+    let cfg = &loaded.model.cfg;
+    let override_hook = args
+        .hook
+        .as_deref()
+        .map(|h| HookPoint::parse(h, cfg).context("--hook"))
+        .transpose()?;
+    let dictionaries = args
+        .sae
+        .iter()
+        .map(|spec| load_dictionary(spec, override_hook, cfg))
+        .collect::<Result<Vec<_>>>()?;
+
+    let corpus = args.corpus.open()?;
+    let packing: Packing = args.packing.parse()?;
+    let config = WindowConfig::for_tokenizer(&loaded.tokenizer, args.ctx, packing);
+    let stream = windows(corpus.documents(), &loaded.tokenizer, config).context("--ctx")?;
+    let eval_windows = first_tokens(stream, args.tokens)
+        .with_context(|| format!("--tokens {} of --corpus {}", args.tokens, corpus.name))?;
+
+    let options = EvalOptions {
+        include_special: args.include_special,
+        dead_window: args.dead_window,
+        batch_windows: args.batch,
+        random_seed: args.seed,
+    };
+    let total = eval_windows.len() as u64;
+    let mut bar = Progress::new("eval (hook means)", total);
+    let mut second = None;
+    let start = Instant::now();
+    let mut results = evaluate(
+        &loaded.model,
+        &eval_windows,
+        &dictionaries,
+        &options,
+        &mut |p| {
+            if p.pass == 1 {
+                bar.set_position(p.windows_done as u64);
+            } else {
+                let b = second.get_or_insert_with(|| Progress::new("eval", total));
+                b.set_position(p.windows_done as u64);
+            }
+        },
+    )?;
+    let seconds = start.elapsed().as_secs_f64();
+    bar.finish();
+    if let Some(b) = second {
+        b.finish();
+    }
+    results.model = loaded.name.clone();
+    results.corpus = corpus.name.clone();
+    results.params.tokens_requested = Some(args.tokens);
+
+    let json = serde_json::to_vec_pretty(&results)?;
+    write_atomic(&args.json, &json)?;
+    print_summary(&results, seconds);
+    println!("results: {}", args.json.display());
+    Ok(())
+}
+
+/// `DIR` or `NAME=DIR`; the hook comes from `--hook`, else the dictionary's metadata.
+fn load_dictionary(
+    spec: &str,
+    override_hook: Option<HookPoint>,
+    cfg: &saelab_model::ModelConfig,
+) -> Result<EvalDictionary> {
+    let (name, dir) = match spec.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !Path::new(spec).exists() => {
+            (name.to_string(), PathBuf::from(dir))
+        }
+        _ => {
+            let dir = PathBuf::from(spec);
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| spec.to_string());
+            (name, dir)
+        }
+    };
+    let sae = saelab_sae::format::load_any(&dir).with_context(|| format!("--sae {spec}"))?;
+    let hook = match (override_hook, sae.metadata().hook_name.as_deref()) {
+        (Some(h), _) => h,
+        (None, Some(name)) => {
+            HookPoint::parse(name, cfg).with_context(|| format!("--sae {spec}: its hook_name"))?
+        }
+        (None, None) => bail!("--sae {spec}: the dictionary does not name its hook; pass --hook"),
+    };
+    Ok(EvalDictionary {
+        name,
+        path: dir.display().to_string(),
+        hook,
+        sae,
+    })
+}
+
+fn print_summary(r: &saelab_eval::EvalResults, seconds: f64) {
+    println!(
+        "{} tokens ({} windows of {}), {} CE positions, {:.0} tokens/s",
+        r.params.positions_evaluated,
+        r.params.windows,
+        r.params.ctx,
+        r.params.ce_positions_counted,
+        r.params.positions_evaluated as f64 / seconds
+    );
+    for h in &r.hooks {
+        println!(
+            "{}: ce_clean {:.4}  ce_mean {:.4}  ce_zero {:.4}",
+            h.hook, h.ce_clean, h.ce_mean, h.ce_zero
+        );
+    }
+    println!(
+        "{:<24} {:>8} {:>8} {:>8} {:>9} {:>8} {:>8} {:>9} {:>7}",
+        "dictionary", "l0", "fvu", "cossim", "ce_delta", "kl", "kl_rand", "loss_rec", "dead%"
+    );
+    for d in &r.dictionaries {
+        println!(
+            "{:<24} {:>8.1} {:>8.4} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>9.4} {:>7.2}",
+            d.name,
+            d.sparsity.l0,
+            d.reconstruction.fvu,
+            d.reconstruction.cossim,
+            d.downstream.ce_delta,
+            d.downstream.kl,
+            d.downstream.kl_random,
+            d.downstream.loss_recovered,
+            100.0 - d.sparsity.alive_pct
+        );
+    }
+    println!(
+        "dead latents judged over the first {} tokens",
+        r.params.dead_window_tokens
+    );
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    saelab_data::cache::manifest::write_atomically(path, bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
