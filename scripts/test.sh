@@ -6,5 +6,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 python3 -m unittest discover -s scripts/corpus -q
 cargo fmt --all -- --check
+# The report crate's browser test opens its pages in headless Chromium (and fails without it).
+if ! command -v chromium >/dev/null 2>&1; then
+  as_root=""
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+    as_root=sudo
+  fi
+  $as_root apt-get update
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
 # Release: the numeric tests run tens of times slower without optimisation.
 cargo test --release --workspace

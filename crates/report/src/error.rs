@@ -1,0 +1,28 @@
+//! The crate's error type: every file problem names the file.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("writing {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("the eval JSON does not have the saelab-eval shape: {0}")]
+    Schema(#[source] serde_json::Error),
+    #[error("not a saelab eval file (format is {0:?}, expected \"saelab-eval\")")]
+    NotAnEval(String),
+}
+
+pub type Result<T, E = ReportError> = std::result::Result<T, E>;

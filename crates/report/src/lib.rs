@@ -1,0 +1,77 @@
+//! saelab-report: one self-contained HTML page per evaluation or training run, with plots
+//! drawn as inline SVG. The page fetches nothing: its CSS and its small script (hover texts
+//! and a render self-check) are inline.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), saelab_report::ReportError> {
+//! use std::path::Path;
+//! saelab_report::write_eval_report(Path::new("eval.json"), Path::new("eval.html"))?;
+//! saelab_report::write_run_report(Path::new("runs/x"))?; // writes runs/x/report.html
+//! # Ok(()) }
+//! ```
+
+pub mod error;
+pub mod eval_file;
+mod eval_page;
+mod eval_tables;
+pub mod format;
+mod html;
+pub mod lenient;
+pub mod plots;
+pub mod run_files;
+mod run_page;
+pub mod svg;
+mod table;
+mod write;
+
+pub use error::{ReportError, Result};
+pub use eval_file::EvalFile;
+
+use std::path::{Path, PathBuf};
+
+/// The file name of a run's report inside its folder.
+pub const RUN_REPORT: &str = "report.html";
+
+/// The HTML page for an eval JSON value ("saelab-eval" format).
+pub fn render_eval(eval: &serde_json::Value) -> Result<String> {
+    Ok(render_eval_file(&EvalFile::from_json(eval)?))
+}
+
+/// The HTML page for an already parsed eval.
+pub fn render_eval_file(eval: &EvalFile) -> String {
+    eval_page::render(eval)
+}
+
+impl EvalFile {
+    /// Typed view of an eval JSON value; refuses only a value whose `format` names
+    /// something other than "saelab-eval".
+    pub fn from_json(eval: &serde_json::Value) -> Result<Self> {
+        eval_page::parse(eval)
+    }
+}
+
+/// Reads `eval_json` and writes its report to `out_html` (atomically).
+pub fn write_eval_report(eval_json: &Path, out_html: &Path) -> Result<()> {
+    let value = run_files::read_json(eval_json)?;
+    let eval = EvalFile::from_json(&value).map_err(|e| match e {
+        ReportError::Schema(source) => ReportError::Json {
+            path: eval_json.to_path_buf(),
+            source,
+        },
+        other => other,
+    })?;
+    write::atomic(out_html, render_eval_file(&eval).as_bytes())
+}
+
+/// The HTML page for a training run folder (needs its `metrics.jsonl`; uses `summary.json`,
+/// `config.json` and `eval.json` when present).
+pub fn render_run(run_dir: &Path) -> Result<String> {
+    run_page::render(run_dir)
+}
+
+/// Writes `report.html` into the run folder (atomically) and returns its path.
+pub fn write_run_report(run_dir: &Path) -> Result<PathBuf> {
+    let out = run_dir.join(RUN_REPORT);
+    write::atomic(&out, render_run(run_dir)?.as_bytes())?;
+    Ok(out)
+}
