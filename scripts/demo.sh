@@ -1,21 +1,41 @@
 #!/usr/bin/env bash
-# Sets up, builds, and runs saelab's main job on the default model.
-# (Today: the model host. Training and evaluation join this script as they land.)
+# saelab's main job on the embedded default, end to end: set up, harvest activations of the
+# default model (SmolLM2-135M-Instruct, blocks.6.hook_resid_post) from the default corpus,
+# train a small family of dictionaries at once from that cache, evaluate them (spliced CE/KL,
+# baselines, every metric of METRICS.md) and write the report page. About 15 minutes on two
+# cores from a fresh clone, build included.
+#
+#   scripts/demo.sh [OUT]        (default OUT: runs/demo; SAELAB_DEMO_TOKENS sets the harvest)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+out=${1:-runs/demo}
+tokens=${SAELAB_DEMO_TOKENS:-400000}
+eval_tokens=${SAELAB_DEMO_EVAL_TOKENS:-4096}
+hook=blocks.6.hook_resid_post
+start=$(date +%s)
+elapsed() { echo "[$(($(date +%s) - start)) s]"; }
+
 scripts/setup.sh
 cargo build --release -p saelab-cli
 saelab=target/release/saelab
+echo "$(elapsed) built"
 
-echo "== hook points of the default model (first 12 of $($saelab hooks | wc -l))"
-$saelab hooks | head -n 12
+echo "== activations: $tokens tokens of the shuffled default corpus at $hook"
+# Rerunning resumes (or reuses) the cache.
+$saelab harvest --hook "$hook" --corpus default --shuffle 1 --tokens "$tokens" --out "$out/cache"
+echo "$(elapsed) harvested"
+
+echo "== training three dictionaries at once from the cache"
+rm -rf "$out/run" # the demo's own run folder: a rerun starts it afresh
+$saelab train --cache "$out/cache" --out "$out/run" --holdout-windows 64 --pca 32 \
+  --sae topk:k=32,width=16384,name=topk-16k \
+  --sae topk:k=32,width=4096,name=topk-4k \
+  --sae relu:l1=2,width=4096,name=relu-4k
+echo "$(elapsed) trained"
+
+echo "== evaluation on the first $eval_tokens tokens of the default corpus"
+$saelab eval --corpus default --tokens "$eval_tokens" --json "$out/run/eval.json" \
+  --sae "$out/run/final/topk-16k" --sae "$out/run/final/topk-4k" --sae "$out/run/final/relu-4k"
+echo "$(elapsed) done"
 echo
-echo "== greedy continuation of \"The capital of France is\""
-$saelab generate --prompt "The capital of France is" --max-tokens 12
-echo
-echo
-echo "== the default corpus (documents, bytes, tokens, 128-token windows)"
-$saelab corpus --corpus default --stats
-echo
-echo "== activation statistics over scripts/sample.txt"
-$saelab activations --hook blocks.6.hook_resid_post --hook blocks.6.hook_mlp_out --text scripts/sample.txt
+echo "open $out/run/report.html in a browser"

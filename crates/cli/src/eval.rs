@@ -53,6 +53,9 @@ pub struct Args {
     /// Where to write the results (JSON).
     #[arg(long)]
     json: PathBuf,
+    /// Where to write the report page (default: report.html beside --json).
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -115,8 +118,31 @@ pub fn run(args: Args) -> Result<()> {
     let json = serde_json::to_vec_pretty(&results)?;
     write_atomic(&args.json, &json)?;
     print_summary(&results, seconds);
+    let report = write_report(&args.json, args.report.as_deref())?;
     println!("results: {}", args.json.display());
+    println!("report: {}", report.display());
     Ok(())
+}
+
+/// Writes the page to `report`, else beside `json`: a training run's page when `json` is
+/// the run folder's `eval.json` (the run page shows the evaluation too), else the
+/// evaluation's own page as `report.html`.
+fn write_report(json: &Path, report: Option<&Path>) -> Result<PathBuf> {
+    let dir = json.parent().unwrap_or(Path::new(""));
+    let in_run =
+        json.file_name() == Some("eval.json".as_ref()) && dir.join("metrics.jsonl").exists();
+    Ok(match report {
+        Some(path) => {
+            saelab_report::write_eval_report(json, path)?;
+            path.to_path_buf()
+        }
+        None if in_run => saelab_report::write_run_report(dir)?,
+        None => {
+            let path = dir.join(saelab_report::RUN_REPORT);
+            saelab_report::write_eval_report(json, &path)?;
+            path
+        }
+    })
 }
 
 /// `DIR` or `NAME=DIR`; the hook comes from `--hook`, else the dictionary's metadata.

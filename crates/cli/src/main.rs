@@ -8,6 +8,7 @@ mod corpus_arg;
 mod eval;
 mod harvest;
 mod progress;
+mod report;
 mod train;
 mod train_config;
 mod train_eval;
@@ -75,6 +76,8 @@ enum Command {
     Train(train::Args),
     /// Evaluate dictionaries: reconstruction, sparsity, spliced CE/KL and baselines.
     Eval(eval::Args),
+    /// Write the HTML report of a training run folder or an eval file.
+    Report(report::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -135,6 +138,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Harvest(args) => harvest::run(args)?,
         Command::Train(args) => train::run(args)?,
         Command::Eval(args) => eval::run(args)?,
+        Command::Report(args) => report::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

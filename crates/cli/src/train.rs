@@ -93,6 +93,12 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("{}", path.display()))?
             .run
     } else {
+        if out.join(CONFIG).exists() {
+            bail!(
+                "--out {} already holds a run: continue it with --resume, or choose another folder",
+                out.display()
+            );
+        }
         from_args(&args)?
     };
     run.check()?;
@@ -264,7 +270,9 @@ pub fn run(args: Args) -> Result<()> {
         &serde_json::to_vec_pretty(&summary)?,
     )?;
     print_summary(&set, &last_stats, holdout.as_ref());
+    let report = saelab_report::write_run_report(&out)?;
     println!("dictionaries in {}", final_dir.display());
+    println!("report: {}", report.display());
     Ok(())
 }
 

@@ -206,6 +206,14 @@ fn a_resume_with_an_edited_config_is_refused() {
     args.extend(["--tokens".into(), "20000".into()]);
     let o = saelab().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.join("report.html").exists(),
+        "a finished run writes its report"
+    );
+    // A fresh run into the same folder would mix two runs' checkpoints: refused.
+    let o = saelab().args(&args).output().unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already holds a run"), "{}", stderr(&o));
     let path = out.join("config.json");
     let text = std::fs::read_to_string(&path).unwrap();
     let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
