@@ -1,15 +1,18 @@
 //! Training throughput on synthetic activations (not a test: numbers depend on the machine).
 //!
-//!     cargo run --release -p saelab-sae --example bench_train -- [arch] [steps] [d_in] [d_sae] [k] [batch]
+//!     cargo run --release -p saelab-sae --example bench_train -- [arch] [steps] [d_in] [d_sae] [k] [batch] [dead_after_tokens]
+//!
+//! `dead_after_tokens` (default 4 batches) is the dead-latent window; one batch makes many
+//! latents count as dead, so that AuxK has work in every timed step.
 //!
 //! `arch` is `topk`, `batchtopk`, `relu` (standard L1), `april` or `all` (default). Inputs
 //! are sums of 32 random directions out of 65,536 (so that a trained ReLU-L1 dictionary is
 //! sparse); the first steps are warm-up and are not timed. ReLU-L1 is timed once its L0 is
 //! below 200, the regime it trains in after the L1 warm-up.
 //!
-//! Measured on the 2-core machine (shared with another build, load average 2–4), default
-//! shape d_in 576, d_sae 16,384, k 32, batch 4,096, 5 timed steps each:
-//! TopK 5,912 tokens/s, BatchTopK 5,112, ReLU-L1 (standard, L0 115) 2,601.
+//! Measured on the 2-core machine with nothing else running, default shape d_in 576, d_sae
+//! 16,384, k 32, batch 4,096, 5 timed steps each: TopK 6,565 tokens/s (6,347 with AuxK
+//! active), BatchTopK 5,213, ReLU-L1 (standard, L0 115) 5,423, April 5,141 (BENCHMARKS.md).
 
 use std::time::Instant;
 
@@ -31,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .to_string();
     let steps = arg(1, 10)?;
     let (d_in, d_sae, k, batch) = (arg(2, 576)?, arg(3, 16384)?, arg(4, 32)?, arg(5, 4096)?);
+    let dead_after_tokens = arg(6, 4 * batch)? as u64;
     println!(
         "d_in {d_in}, d_sae {d_sae}, k {k}, batch {batch}, {} rayon threads",
         rayon::current_num_threads()
@@ -68,7 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.l1_warmup_steps = 0;
         cfg.lr = if relu { 1e-3 } else { cfg.lr };
         cfg.l1_coefficient = 20.0;
-        cfg.dead_after_tokens = 4 * batch as u64; // so AuxK runs in the timed steps
+        cfg.dead_after_tokens = dead_after_tokens;
         let mut trainer = Trainer::new(cfg)?;
         // Warm-up (and, for ReLU-L1, until the L0 is in the sparse regime).
         let mut warm = 0;
