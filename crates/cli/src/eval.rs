@@ -13,6 +13,7 @@ use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
+use crate::train::write_atomic;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
@@ -61,6 +62,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     if args.ctx < 2 || args.batch == 0 || args.dead_window == 0 {
         bail!("--ctx must be at least 2, --batch and --dead-window positive");
+    }
+    // Before the work, so that an unusable --json fails at once.
+    if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--json: creating {}", dir.display()))?;
     }
     let loaded = saelab_model::load(args.model.model.as_deref()).context("--model")?;
     let cfg = &loaded.model.cfg;
@@ -217,12 +223,4 @@ fn print_summary(r: &saelab_eval::EvalResults, seconds: f64) {
         "dead latents judged over the first {} tokens",
         r.params.dead_window_tokens
     );
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    saelab_data::cache::manifest::write_atomically(path, bytes)
-        .with_context(|| format!("writing {}", path.display()))
 }

@@ -547,7 +547,7 @@ fn latest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
         .max_by_key(|(step, _)| *step)
 }
 
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     saelab_data::cache::manifest::write_atomically(path, bytes)
         .with_context(|| format!("writing {}", path.display()))
 }
