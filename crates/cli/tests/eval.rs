@@ -1,25 +1,14 @@
 //! `saelab eval` end to end: an identity dictionary on the default model changes nothing,
 //! the dead-latent window is stated and matters, and bad input is refused clearly.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::{saelab, stderr, tiny_llama};
 
 use saelab_sae::{Activation, Dictionary, Metadata, Sae, SaeWeights};
-
-fn saelab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_saelab"))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tiny_llama() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../model/tests/fixtures/tiny/llama")
-        .display()
-        .to_string()
-}
 
 fn with_hook(mut sae: Sae, hook: &str) -> Sae {
     sae.metadata = Metadata {
@@ -29,16 +18,9 @@ fn with_hook(mut sae: Sae, hook: &str) -> Sae {
     sae
 }
 
-/// x̂ = relu(x) − relu(−x) = x exactly.
+/// x̂ = x exactly (`Sae::identity`).
 fn identity(d: usize, hook: &str) -> Sae {
-    let mut w = SaeWeights::zeros(d, 2 * d);
-    for i in 0..d {
-        w.w_enc_t[i * d + i] = 1.0;
-        w.w_enc_t[(d + i) * d + i] = -1.0;
-        w.w_dec[i * d + i] = 1.0;
-        w.w_dec[(d + i) * d + i] = -1.0;
-    }
-    with_hook(Sae::new(w, Activation::Relu).unwrap(), hook)
+    with_hook(Sae::identity(d).unwrap(), hook)
 }
 
 fn random_topk(d: usize, d_sae: usize, k: usize, hook: &str) -> Sae {

@@ -2,27 +2,16 @@
 //! shards as one never interrupted; a full disk and bad corpora are clear errors that leave
 //! no shard looking valid.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn saelab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_saelab"))
-}
+use common::{saelab, stderr, tiny_llama};
 
 fn run(args: &[&str]) -> Output {
     saelab().args(args).output().expect("saelab runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tiny_llama() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../model/tests/fixtures/tiny/llama")
-        .display()
-        .to_string()
 }
 
 fn manifest(dir: &Path) -> Option<serde_json::Value> {

@@ -2,24 +2,13 @@
 //! and resumed ends with the same bytes as one never interrupted; bad configs are errors
 //! naming the field.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn saelab() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_saelab"))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn tiny_llama() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../model/tests/fixtures/tiny/llama")
-        .display()
-        .to_string()
-}
+use common::{saelab, stderr, tiny_llama};
 
 /// A cache of the tiny model's activations over part of the fortunes corpus.
 fn cache(dir: &Path) {

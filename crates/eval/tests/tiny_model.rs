@@ -26,16 +26,8 @@ fn window(m: &LoadedModel, text: &str, len: usize) -> Window {
     Window { ids, mask, special }
 }
 
-/// x̂ = relu(x) − relu(−x) = x exactly: latents ±e_i, with their decoder the same.
 fn identity(d: usize) -> Sae {
-    let mut w = SaeWeights::zeros(d, 2 * d);
-    for i in 0..d {
-        w.w_enc_t[i * d + i] = 1.0;
-        w.w_enc_t[(d + i) * d + i] = -1.0;
-        w.w_dec[i * d + i] = 1.0;
-        w.w_dec[(d + i) * d + i] = -1.0;
-    }
-    Sae::new(w, Activation::Relu).unwrap()
+    Sae::identity(d).unwrap()
 }
 
 /// A lossy dictionary: random directions, TopK.

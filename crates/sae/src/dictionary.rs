@@ -133,6 +133,21 @@ impl Sae {
         Ok(sae)
     }
 
+    /// A dictionary that reconstructs every input exactly: 2·d_in ReLU latents reading and
+    /// writing ±e_i, so x̂ = relu(x) − relu(−x) = x bit for bit. Splicing it into a model
+    /// must change nothing, which makes it the sanity check of an evaluation.
+    pub fn identity(d_in: usize) -> Result<Self> {
+        let d = d_in;
+        let mut w = SaeWeights::zeros(d, 2 * d);
+        for i in 0..d {
+            w.w_enc_t[i * d + i] = 1.0;
+            w.w_enc_t[(d + i) * d + i] = -1.0;
+            w.w_dec[i * d + i] = 1.0;
+            w.w_dec[(d + i) * d + i] = -1.0;
+        }
+        Sae::new(w, Activation::Relu)
+    }
+
     /// Checks shapes and values that the type alone cannot.
     pub fn check(&self) -> Result<()> {
         let w = &self.weights;
