@@ -78,7 +78,14 @@ pub fn draw(p: &LinePlot) -> String {
         Scale::log10(y_lo / 1.15, y_hi * 1.15, chart.bottom(), chart.top())
     } else {
         let lo = if p.y_from_zero { y_lo.min(0.0) } else { y_lo };
-        let (lo, hi) = nice_extent(lo, y_hi.max(lo + 1e-12), 5);
+        // A flat series (no dead latents all run) gets a readable range above it, not
+        // ticks a trillionth apart.
+        let hi = if y_hi > lo {
+            y_hi
+        } else {
+            lo + lo.abs().max(1.0)
+        };
+        let (lo, hi) = nice_extent(lo, hi, 5);
         chart.y_linear(lo, hi)
     };
     let y_title = if log {
@@ -139,5 +146,27 @@ mod tests {
         };
         assert!(plot(&series).contains("<circle"));
         assert!(plot(&[]).contains("nothing logged yet"));
+    }
+
+    #[test]
+    fn a_flat_zero_series_gets_a_readable_axis() {
+        let series = [Series {
+            name: "a".into(),
+            colour: "#000".into(),
+            points: vec![(0.0, 0.0), (100.0, 0.0)],
+        }];
+        let svg = draw(&LinePlot {
+            kind: "training-dead-fraction",
+            series: &series,
+            x_title: "tokens",
+            y_title: "dead latents",
+            y_format: TickFormat::Plain,
+            y_from_zero: true,
+        });
+        assert!(
+            !svg.contains("e-1"),
+            "tick labels a trillionth apart: {svg}"
+        );
+        assert!(svg.contains(">1<") || svg.contains(">1.0<"), "{svg}");
     }
 }
