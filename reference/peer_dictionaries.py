@@ -170,7 +170,10 @@ class DLMatryoshka(torch.nn.Module):
 
 
 class DLGated(torch.nn.Module):
-    """dictionary_learning GatedAutoEncoder (no saelab equivalent: only its keys matter)."""
+    """dictionary_learning GatedAutoEncoder: decoder_bias [D], encoder.weight [F,D] (no bias),
+    r_mag [F], gate_bias [F], mag_bias [F], decoder.weight [D,F] (no bias).
+    x_enc = W(x - decoder_bias); f = 1[x_enc + gate_bias > 0] * relu(exp(r_mag) x_enc + mag_bias);
+    out = decoder(f) + decoder_bias."""
 
     def __init__(self, g):
         super().__init__()
@@ -180,6 +183,20 @@ class DLGated(torch.nn.Module):
         self.gate_bias = torch.nn.Parameter(randn(g, F))
         self.mag_bias = torch.nn.Parameter(randn(g, F))
         self.decoder = torch.nn.Linear(F, D, bias=False)
+
+    def gate_and_mag(self, x):
+        x_enc = (x - self.decoder_bias) @ self.encoder.weight.T
+        return x_enc + self.gate_bias, self.r_mag.exp() * x_enc + self.mag_bias
+
+    def pre(self, x):  # both cuts are at zero
+        return torch.cat(self.gate_and_mag(x), dim=-1)
+
+    def encode(self, x):
+        pi_gate, pi_mag = self.gate_and_mag(x)
+        return (pi_gate > 0).float() * torch.relu(pi_mag)
+
+    def decode(self, f):
+        return f @ self.decoder.weight.T + self.decoder_bias
 
 
 class Sparsify(torch.nn.Module):
@@ -344,7 +361,7 @@ def main():
 
     write_dl("dl_topk_backup", backup_module, backup_cfg, g, save=backup)
 
-    # Bad inputs: a TopK state dict without its k buffer (and no k in the config); a gated one.
+    # A bad input: a TopK state dict without its k buffer (and no k in the config).
     no_k = DLTopK(g, 6, -1.0, use_threshold=False)
     no_k_cfg = dl_config("TopKTrainer", "AutoEncoderTopK", topk_extra)
     del no_k_cfg["trainer"]["k"]
@@ -355,12 +372,12 @@ def main():
     torch.save(sd, os.path.join(d, "ae.pt"))
     write_json(os.path.join(d, "config.json"), no_k_cfg)
 
-    d = os.path.join(OUT, "bad", "dl_gated")
-    os.makedirs(d, exist_ok=True)
-    torch.save(DLGated(g).state_dict(), os.path.join(d, "ae.pt"))
-    write_json(os.path.join(d, "config.json"),
-               dl_config("GatedSAETrainer", "GatedAutoEncoder",
-                         {"l1_penalty": 0.1, "sparsity_warmup_steps": 500}))
+    # The gated module draws from `g` where it always did; its inputs come from a generator of
+    # their own, so the fixtures after it keep their values.
+    write_dl("dl_gated", DLGated(g),
+             dl_config("GatedSAETrainer", "GatedAutoEncoder",
+                       {"l1_penalty": 0.1, "sparsity_warmup_steps": 500}),
+             torch.Generator().manual_seed(20261130))
 
     # sparsify: num_latents 0 means d_in * expansion_factor (16 * 2 = 32).
     sp = Sparsify(g, 6)

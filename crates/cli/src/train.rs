@@ -25,7 +25,7 @@ use saelab_sae::{Dictionary, L1Variant, Metadata, TrainArchitecture, TrainConfig
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
-use crate::train_config::{RunConfig, SaeEntry};
+use crate::train_config::{RunConfig, SaeEntry, KINDS};
 use crate::train_eval::{evaluate_holdout, print_summary};
 
 #[derive(clap::Args)]
@@ -40,8 +40,9 @@ pub struct Args {
     #[arg(long, conflicts_with = "sae")]
     config: Option<PathBuf>,
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
-    /// (kinds: topk, batchtopk, relu, april; keys: name, width, k, l1, lr, hook,
-    /// dead_after_tokens, resample_every, normalize). Repeat for several.
+    /// (kinds: topk, batchtopk, relu, april, jumprelu, gated; keys: name, width, k, l1, l0,
+    /// bandwidth, threshold, ghost_grads, lr, hook, dead_after_tokens, resample_every,
+    /// normalize). Repeat for several.
     #[arg(long)]
     sae: Vec<String>,
     #[arg(long)]
@@ -334,7 +335,9 @@ fn train_config(
         "april" => TrainArchitecture::ReluL1 {
             variant: L1Variant::April,
         },
-        other => bail!("unknown kind `{other}` (topk, batchtopk, relu, april)"),
+        "jumprelu" => TrainArchitecture::JumpRelu,
+        "gated" => TrainArchitecture::Gated,
+        other => bail!("unknown kind `{other}` ({})", KINDS.join(", ")),
     };
     let mut cfg = TrainConfig::new(arch, d, entry.width, total_steps);
     cfg.seed = run.seed;
@@ -344,6 +347,18 @@ fn train_config(
     }
     if let Some(l1) = entry.l1 {
         cfg.l1_coefficient = l1;
+    }
+    if let Some(l0) = entry.l0 {
+        cfg.l0_coefficient = l0;
+    }
+    if let Some(b) = entry.bandwidth {
+        cfg.jumprelu_bandwidth = b;
+    }
+    if let Some(t) = entry.threshold {
+        cfg.jumprelu_init_threshold = t;
+    }
+    if let Some(ghost) = entry.ghost_grads {
+        cfg.ghost_grads = ghost;
     }
     if let Some(every) = entry.resample_every {
         cfg.resample_every_steps = every;

@@ -48,13 +48,27 @@ pub struct RunConfig {
 pub struct SaeEntry {
     #[serde(default)]
     pub name: Option<String>,
-    /// topk, batchtopk, relu (unit-norm decoder) or april (L1 weighted by decoder norms).
+    /// topk, batchtopk, relu (unit-norm decoder), april (L1 weighted by decoder norms),
+    /// jumprelu (L0 penalty, learned thresholds) or gated.
     pub kind: String,
     pub width: usize,
     #[serde(default)]
     pub k: Option<usize>,
+    /// L1 coefficient (relu, april, gated).
     #[serde(default)]
     pub l1: Option<f32>,
+    /// L0 coefficient (jumprelu).
+    #[serde(default)]
+    pub l0: Option<f32>,
+    /// Bandwidth of JumpReLU's threshold gradient.
+    #[serde(default)]
+    pub bandwidth: Option<f32>,
+    /// JumpReLU's initial threshold.
+    #[serde(default)]
+    pub threshold: Option<f32>,
+    /// Ghost grads for dead latents (relu, april).
+    #[serde(default)]
+    pub ghost_grads: Option<bool>,
     #[serde(default)]
     pub lr: Option<f32>,
     /// Default: the run's first hook.
@@ -124,6 +138,11 @@ impl RunConfig {
     }
 }
 
+/// The dictionary kinds `--sae` and `[[sae]]` accept.
+pub const KINDS: [&str; 6] = ["topk", "batchtopk", "relu", "april", "jumprelu", "gated"];
+const KEYS: &str = "name, width, k, l1, l0, bandwidth, threshold, ghost_grads, lr, hook, \
+                    dead_after_tokens, resample_every, normalize";
+
 impl SaeEntry {
     /// Parses `kind:key=value,key=value`, e.g. `topk:k=32,width=16384,lr=2e-4`.
     pub fn parse(spec: &str) -> Result<SaeEntry> {
@@ -134,6 +153,10 @@ impl SaeEntry {
             width: 0,
             k: None,
             l1: None,
+            l0: None,
+            bandwidth: None,
+            threshold: None,
+            ghost_grads: None,
             lr: None,
             hook: None,
             dead_after_tokens: None,
@@ -150,6 +173,10 @@ impl SaeEntry {
                 "width" => entry.width = value.parse().map_err(|e| bad(&e))?,
                 "k" => entry.k = Some(value.parse().map_err(|e| bad(&e))?),
                 "l1" => entry.l1 = Some(value.parse().map_err(|e| bad(&e))?),
+                "l0" => entry.l0 = Some(value.parse().map_err(|e| bad(&e))?),
+                "bandwidth" => entry.bandwidth = Some(value.parse().map_err(|e| bad(&e))?),
+                "threshold" => entry.threshold = Some(value.parse().map_err(|e| bad(&e))?),
+                "ghost_grads" => entry.ghost_grads = Some(value.parse().map_err(|e| bad(&e))?),
                 "lr" => entry.lr = Some(value.parse().map_err(|e| bad(&e))?),
                 "hook" => entry.hook = Some(value.to_string()),
                 "dead_after_tokens" => {
@@ -159,10 +186,7 @@ impl SaeEntry {
                     entry.resample_every = Some(value.parse().map_err(|e| bad(&e))?)
                 }
                 "normalize" => entry.normalize = Some(value.parse().map_err(|e| bad(&e))?),
-                other => bail!(
-                    "--sae {spec}: unknown key `{other}` (name, width, k, l1, lr, hook, \
-                     dead_after_tokens, resample_every, normalize)"
-                ),
+                other => bail!("--sae {spec}: unknown key `{other}` ({KEYS})"),
             }
         }
         if entry.width == 0 {
@@ -173,11 +197,8 @@ impl SaeEntry {
 
     /// The checks that need no model: each names its field.
     pub fn check(&self) -> Result<()> {
-        if !["topk", "batchtopk", "relu", "april"].contains(&self.kind.as_str()) {
-            bail!(
-                "`kind`: unknown `{}` (topk, batchtopk, relu, april)",
-                self.kind
-            );
+        if !KINDS.contains(&self.kind.as_str()) {
+            bail!("`kind`: unknown `{}` ({})", self.kind, KINDS.join(", "));
         }
         if self.width == 0 {
             bail!("`width` must be positive");
@@ -192,8 +213,37 @@ impl SaeEntry {
         if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             bail!("`lr` = {lr} must be positive");
         }
-        if let Some(l1) = self.l1.filter(|l1| !(l1.is_finite() && *l1 >= 0.0)) {
-            bail!("`l1` = {l1} must be zero or positive");
+        for (key, value) in [("l1", self.l1), ("l0", self.l0)] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v >= 0.0)) {
+                bail!("`{key}` = {v} must be zero or positive");
+            }
+        }
+        for (key, value) in [("bandwidth", self.bandwidth), ("threshold", self.threshold)] {
+            if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
+                bail!("`{key}` = {v} must be positive");
+            }
+        }
+        // Keys that the kind would silently ignore are mistakes.
+        let kind = self.kind.as_str();
+        let only = [
+            ("k", self.k.is_some(), &["topk", "batchtopk"][..]),
+            ("l1", self.l1.is_some(), &["relu", "april", "gated"][..]),
+            ("l0", self.l0.is_some(), &["jumprelu"][..]),
+            ("bandwidth", self.bandwidth.is_some(), &["jumprelu"][..]),
+            ("threshold", self.threshold.is_some(), &["jumprelu"][..]),
+            (
+                "ghost_grads",
+                self.ghost_grads.is_some(),
+                &["relu", "april"][..],
+            ),
+        ];
+        for (key, given, kinds) in only {
+            if given && !kinds.contains(&kind) {
+                bail!(
+                    "`{key}` does not apply to {kind} (only to {})",
+                    kinds.join(", ")
+                );
+            }
         }
         Ok(())
     }
@@ -206,6 +256,9 @@ impl SaeEntry {
             }
             if let Some(l1) = self.l1 {
                 s.push_str(&format!("-l1_{l1}"));
+            }
+            if let Some(l0) = self.l0 {
+                s.push_str(&format!("-l0_{l0}"));
             }
             s
         })

@@ -39,6 +39,10 @@ fn train_args(cache: &Path, out: &Path) -> Vec<String> {
         "topk:k=8,width=1024,lr=2e-3",
         "--sae",
         "relu:l1=1,width=512",
+        "--sae",
+        "jumprelu:l0=0.2,width=512",
+        "--sae",
+        "gated:l1=1,width=512",
         "--batch",
         "128",
         "--buffer-mib",
@@ -108,7 +112,20 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("resuming from"), "{}", stderr(&o));
-    for name in ["0-topk-1024-k8", "1-relu-512-l1_1"] {
+    let names = [
+        "0-topk-1024-k8",
+        "1-relu-512-l1_1",
+        "2-jumprelu-512-l0_0.2",
+        "3-gated-512-l1_1",
+    ];
+    for (name, architecture) in names.iter().zip(["topk", "standard", "jumprelu", "gated"]) {
+        let cfg: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(whole.join("final").join(name).join("cfg.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(cfg["architecture"], architecture, "{name}");
+    }
+    for name in names {
         for file in [
             "sae_weights.safetensors",
             "cfg.json",
@@ -181,6 +198,19 @@ fn bad_configs_are_errors_naming_the_field() {
         "topk:k=8,widht=64",
     ]);
     assert!(err.contains("unknown key `widht`"), "{err}");
+    let err = train_fails(&[
+        "train",
+        "--out",
+        &out,
+        "--tokens",
+        "1000",
+        "--sae",
+        "topk:k=8,width=64,l0=2",
+    ]);
+    assert!(
+        err.contains("`l0` does not apply to topk") && err.contains("jumprelu"),
+        "{err}"
+    );
     let err = train_fails(&["train", "--out", &out, "--sae", "topk:k=8,width=64"]);
     assert!(err.contains("--tokens"), "{err}");
 }

@@ -275,7 +275,9 @@ fn dictionary_results(
             density: s.sparsity.density(),
             de_projection: de,
             decoder_norm: norms,
-            b_enc: Some(w.b_enc.iter().map(|&b| b as f64).collect()),
+            // A gated dictionary has no b_enc (its encoder bias is the gate's, b_gate).
+            b_enc: (d.sae.architecture() != "gated")
+                .then(|| w.b_enc.iter().map(|&b| b as f64).collect()),
         },
     }
 }

@@ -15,11 +15,14 @@ pub struct MetricsLine {
     pub tokens: Num,
     pub tokens_per_s: Num,
     pub lr: Num,
-    pub l1_coefficient: Num,
+    /// L1 or L0 coefficient (`l1_coefficient` in files written before JumpReLU existed).
+    #[serde(alias = "l1_coefficient")]
+    pub sparsity_coefficient: Num,
     pub loss: Num,
     pub recon_loss: Num,
     pub aux_loss: Num,
     pub l1_loss: Num,
+    pub l0_loss: Num,
     pub mse: Num,
     pub fvu: Num,
     pub l0: Num,

@@ -151,7 +151,7 @@ fn header_line(run_dir: &Path, metrics: &RunMetrics, summary: Option<&Summary>) 
 
 type Pick = fn(&MetricsLine) -> Cell;
 
-const LAST_STEP: [(&str, &str, Pick); 14] = [
+const LAST_STEP: [(&str, &str, Pick); 15] = [
     ("step", "step", |l| Cell::count(l.step)),
     ("tokens", "tokens", |l| Cell::count(l.tokens)),
     ("fvu", "FVU", |l| Cell::num(l.fvu)),
@@ -166,8 +166,9 @@ const LAST_STEP: [(&str, &str, Pick); 14] = [
     }),
     ("aux_loss", "auxiliary loss", |l| Cell::num(l.aux_loss)),
     ("l1_loss", "L1 loss", |l| Cell::num(l.l1_loss)),
-    ("l1_coefficient", "L1 coefficient", |l| {
-        Cell::num(l.l1_coefficient)
+    ("l0_loss", "L0 loss", |l| Cell::num(l.l0_loss)),
+    ("sparsity_coefficient", "sparsity coefficient", |l| {
+        Cell::num(l.sparsity_coefficient)
     }),
     ("lr", "learning rate", |l| Cell::num(l.lr)),
     ("threshold", "BatchTopK threshold", |l| {

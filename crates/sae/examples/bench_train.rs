@@ -5,10 +5,11 @@
 //! `dead_after_tokens` (default 4 batches) is the dead-latent window; one batch makes many
 //! latents count as dead, so that AuxK has work in every timed step.
 //!
-//! `arch` is `topk`, `batchtopk`, `relu` (standard L1), `april` or `all` (default). Inputs
-//! are sums of 32 random directions out of 65,536 (so that a trained ReLU-L1 dictionary is
-//! sparse); the first steps are warm-up and are not timed. ReLU-L1 is timed once its L0 is
-//! below 200, the regime it trains in after the L1 warm-up.
+//! `arch` is `topk`, `batchtopk`, `relu` (standard L1), `april`, `ghost` (standard L1 with
+//! ghost grads), `jumprelu`, `gated` or `all` (default). Inputs are sums of 32 random
+//! directions out of 65,536 (so that a trained ReLU-L1 dictionary is sparse); the first steps
+//! are warm-up and are not timed. The penalised trainers are timed once their L0 is below
+//! 200, the regime they train in after the penalty's warm-up.
 //!
 //! Measured on the 2-core machine with nothing else running, default shape d_in 576, d_sae
 //! 16,384, k 32, batch 4,096, 5 timed steps each: TopK 6,565 tokens/s (6,347 with AuxK
@@ -54,6 +55,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 variant: L1Variant::April,
             },
         ),
+        (
+            "ghost",
+            TrainArchitecture::ReluL1 {
+                variant: L1Variant::Standard,
+            },
+        ),
+        ("jumprelu", TrainArchitecture::JumpRelu),
+        ("gated", TrainArchitecture::Gated),
     ]
     .into_iter()
     .filter(|(name, _)| which == "all" || which == *name)
@@ -65,21 +74,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = Synthetic::new(d_in, 65_536, 32, 7);
     let pool: Vec<Vec<f32>> = (0..4).map(|i| data.batch(batch, i)).collect();
     for (name, arch) in archs {
-        let relu = matches!(arch, TrainArchitecture::ReluL1 { .. });
         let mut cfg = TrainConfig::new(arch, d_in, d_sae, 1_000_000);
+        let penalised = cfg.penalised();
         cfg.normalize_activations = true;
         cfg.lr_warmup_steps = 0;
         cfg.l1_warmup_steps = 0;
-        cfg.lr = if relu { 1e-3 } else { cfg.lr };
         cfg.l1_coefficient = 20.0;
+        // JumpReLU's thresholds climb by about lr per step: start them near where they end.
+        cfg.l0_coefficient = 2.0;
+        cfg.jumprelu_init_threshold = 0.5;
+        cfg.ghost_grads = name == "ghost";
         cfg.dead_after_tokens = dead_after_tokens;
         let mut trainer = Trainer::new(cfg)?;
-        // Warm-up (and, for ReLU-L1, until the L0 is in the sparse regime).
+        // Warm-up (and, for the penalised trainers, until the L0 is in the sparse regime).
         let mut warm = 0;
         loop {
             let s = trainer.step(&pool[warm % pool.len()])?;
             warm += 1;
-            if warm >= 3 && (!relu || s.l0 < 200.0) {
+            if warm >= 3 && (!penalised || s.l0 < 200.0) {
                 println!("{name}: warm-up {warm} steps, l0 {:.1}", s.l0);
                 break;
             }

@@ -14,7 +14,7 @@ use crate::weights::SaeWeights;
 pub trait Dictionary {
     fn d_in(&self) -> usize;
     fn d_sae(&self) -> usize;
-    /// The SAELens name of the architecture (`standard`, `topk`, `jumprelu`).
+    /// The SAELens name of the architecture (`standard`, `topk`, `jumprelu`, `gated`).
     fn architecture(&self) -> &'static str;
     fn metadata(&self) -> &Metadata;
     /// Features of a row-major `[rows, d_in]` batch.
@@ -51,6 +51,10 @@ pub enum Activation {
     TopK { k: usize },
     /// `pre · 1[pre > threshold_j]` (also how a BatchTopK dictionary runs after training).
     JumpRelu { threshold: Vec<f32> },
+    /// Gated (Rajamanoharan et al. 2024): `b_enc` is the gate bias; a latent fires where
+    /// `pre > 0` with magnitude `relu(exp(r_mag)·(pre − b_enc) + b_mag)`, i.e. the magnitude
+    /// path reads the gate's encoder direction rescaled by `exp(r_mag)`.
+    Gated { r_mag: Vec<f32>, b_mag: Vec<f32> },
 }
 
 impl Activation {
@@ -59,6 +63,7 @@ impl Activation {
             Activation::Relu => "standard",
             Activation::TopK { .. } => "topk",
             Activation::JumpRelu { .. } => "jumprelu",
+            Activation::Gated { .. } => "gated",
         }
     }
 }
@@ -188,6 +193,16 @@ impl Sae {
                     ),
                 ))
             }
+            Activation::Gated { r_mag, b_mag } => {
+                for (name, v) in [("r_mag", r_mag), ("b_mag", b_mag)] {
+                    if v.len() != w.d_sae {
+                        return Err(SaeError::config(
+                            name,
+                            format!("holds {} values, expected d_sae = {}", v.len(), w.d_sae),
+                        ));
+                    }
+                }
+            }
             _ => {}
         }
         if !(self.input_scale.is_finite() && self.input_scale > 0.0) {
@@ -239,6 +254,10 @@ impl Dictionary for Sae {
             Activation::TopK { k } => select::top_k_rows(&pre, rows, d_sae, *k, None),
             Activation::JumpRelu { threshold } => {
                 select::above_threshold(&pre, rows, d_sae, Some(threshold))
+            }
+            Activation::Gated { r_mag, b_mag } => {
+                let mag_scale: Vec<f32> = r_mag.iter().map(|r| r.exp()).collect();
+                select::gated(&pre, rows, &self.weights.b_enc, &mag_scale, b_mag)
             }
         })
     }

@@ -1,9 +1,10 @@
 //! saelab-sae: sparse dictionaries (sparse autoencoders) over activation vectors.
 //!
 //! The crate knows nothing of models: its input is activation batches, row-major `&[f32]`
-//! of shape `[batch, d_in]`. It holds the dictionary architectures (ReLU, TopK, JumpReLU),
-//! their SAELens-format files, and trainers (TopK with AuxK, BatchTopK, ReLU + L1 in its
-//! standard and April-update forms) with hand-derived gradients on CPU kernels.
+//! of shape `[batch, d_in]`. It holds the dictionary architectures (ReLU, TopK, JumpReLU,
+//! Gated), their SAELens-format files, imports of the peers' files, and trainers (TopK with
+//! AuxK, BatchTopK, ReLU + L1 in its standard and April-update forms with optional ghost
+//! grads, JumpReLU, Gated) with hand-derived gradients on CPU kernels.
 
 pub mod baseline;
 pub mod dictionary;

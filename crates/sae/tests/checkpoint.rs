@@ -24,29 +24,40 @@ fn batches() -> Vec<Vec<f32>> {
 #[test]
 fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
     let data = batches();
-    for arch in [
-        TrainArchitecture::TopK { k: 6 },
-        TrainArchitecture::BatchTopK { k: 6 },
-        TrainArchitecture::ReluL1 {
+    let mut ghost = config(TrainArchitecture::ReluL1 {
+        variant: L1Variant::Standard,
+    });
+    ghost.ghost_grads = true;
+    ghost.l1_coefficient = 30.0;
+    ghost.lr = 1e-2;
+    let configs = [
+        config(TrainArchitecture::TopK { k: 6 }),
+        config(TrainArchitecture::BatchTopK { k: 6 }),
+        config(TrainArchitecture::ReluL1 {
             variant: L1Variant::Standard,
-        },
-        TrainArchitecture::ReluL1 {
+        }),
+        config(TrainArchitecture::ReluL1 {
             variant: L1Variant::April,
-        },
-    ] {
-        let mut whole = Trainer::new(config(arch)).unwrap();
+        }),
+        config(TrainArchitecture::JumpRelu),
+        config(TrainArchitecture::Gated),
+        ghost,
+    ];
+    for cfg in configs {
+        let arch = cfg.architecture;
+        let mut whole = Trainer::new(cfg.clone()).unwrap();
         let mut whole_stats = Vec::new();
         for b in &data {
             whole_stats.push(whole.step(b).unwrap());
         }
         let dir = tempfile::tempdir().unwrap();
-        let mut first = Trainer::new(config(arch)).unwrap();
+        let mut first = Trainer::new(cfg.clone()).unwrap();
         for b in &data[..17] {
             first.step(b).unwrap();
         }
         first.save_checkpoint(dir.path()).unwrap();
         drop(first);
-        let mut resumed = Trainer::load_checkpoint(config(arch), dir.path()).unwrap();
+        let mut resumed = Trainer::load_checkpoint(cfg.clone(), dir.path()).unwrap();
         assert_eq!(resumed.steps(), 17);
         for (i, b) in data[17..].iter().enumerate() {
             let s = resumed.step(b).unwrap();
@@ -59,6 +70,12 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
         assert_eq!(bits(&a.b_enc), bits(&b.b_enc), "{arch:?}");
         assert_eq!(bits(&a.b_dec), bits(&b.b_dec), "{arch:?}");
         assert_eq!(whole.dictionary(), resumed.dictionary(), "{arch:?}");
+        if cfg.ghost_grads {
+            assert!(
+                whole_stats[17..].iter().any(|s| s.aux_loss > 0.0),
+                "ghost grads were active after the checkpoint"
+            );
+        }
     }
 }
 

@@ -60,7 +60,27 @@ fn impossible_values_name_their_field() {
     cfg.l1_coefficient = f32::NAN;
     assert!(error_of(cfg).contains("`l1_coefficient`"));
 
+    let jumprelu = || TrainConfig::new(TrainArchitecture::JumpRelu, 16, 64, 100);
+    let mut cfg = jumprelu();
+    cfg.jumprelu_bandwidth = 0.0;
+    assert!(error_of(cfg).contains("`jumprelu_bandwidth`"));
+    let mut cfg = jumprelu();
+    cfg.jumprelu_init_threshold = -0.1;
+    assert!(error_of(cfg).contains("`jumprelu_init_threshold`"));
+    let mut cfg = jumprelu();
+    cfg.l0_coefficient = -1.0;
+    assert!(error_of(cfg).contains("`l0_coefficient`"));
+    let mut cfg = topk(4);
+    cfg.ghost_grads = true;
+    let msg = error_of(cfg);
+    assert!(
+        msg.contains("`ghost_grads`") && msg.contains("ReLU-L1"),
+        "{msg}"
+    );
+
     assert!(Trainer::new(topk(4)).is_ok());
+    assert!(Trainer::new(jumprelu()).is_ok());
+    assert!(Trainer::new(TrainConfig::new(TrainArchitecture::Gated, 16, 64, 100)).is_ok());
 }
 
 #[test]

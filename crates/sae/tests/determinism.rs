@@ -19,7 +19,10 @@ fn run(arch: TrainArchitecture, seed: u64) -> Trainer {
         let s = t.step(&source.batch(256)).expect("step");
         saw_dense |= s.dense_path;
     }
-    if matches!(arch, TrainArchitecture::ReluL1 { .. }) {
+    if matches!(
+        arch,
+        TrainArchitecture::ReluL1 { .. } | TrainArchitecture::JumpRelu
+    ) {
         assert!(saw_dense, "the dense path ran too");
     }
     t
@@ -36,6 +39,8 @@ fn same_seed_gives_bit_identical_weights() {
         TrainArchitecture::ReluL1 {
             variant: L1Variant::April,
         },
+        TrainArchitecture::JumpRelu,
+        TrainArchitecture::Gated,
     ] {
         let (a, b) = (run(arch, 7), run(arch, 7));
         let (wa, wb) = (a.weights(), b.weights());

@@ -156,6 +156,50 @@ fn input_scale_is_folded_into_the_saved_weights() {
     assert!(err < norm, "reconstruction error {err} vs signal {norm}");
 }
 
+#[test]
+fn trained_jumprelu_and_gated_dictionaries_round_trip_with_their_own_tensors() {
+    let cases: [(TrainArchitecture, &str, &[&str]); 2] = [
+        (
+            TrainArchitecture::JumpRelu,
+            "jumprelu",
+            &["threshold", "b_enc"],
+        ),
+        (
+            TrainArchitecture::Gated,
+            "gated",
+            &["b_gate", "r_mag", "b_mag"],
+        ),
+    ];
+    for (arch, name, tensors) in cases {
+        // Normalised inputs: the scale folds into the weights and the extra tensors stay put.
+        let (sae, mut source) = trained(arch, true);
+        assert_eq!(sae.architecture(), name);
+        let dir = tempfile::tempdir().expect("tempdir");
+        sae.save(dir.path()).expect("save");
+        assert_eq!(cfg_json(dir.path())["architecture"], name);
+        let bytes = std::fs::read(dir.path().join(WEIGHTS_FILE)).expect("read");
+        let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
+        for t in tensors {
+            assert_eq!(st.tensor(t).expect(t).shape(), &[F], "{name}: {t}");
+        }
+        let loaded = Sae::load(dir.path()).expect("load");
+        assert_eq!(loaded.activation, sae.activation, "{name}");
+        let x: Vec<f32> = source.batch(40).iter().map(|v| v * 7.0).collect();
+        let (a, b) = (
+            sae.forward(&x).expect("forward"),
+            loaded.forward(&x).expect("forward"),
+        );
+        assert!(a.features.nnz() > 0, "{name}: some features fire");
+        assert_eq!(a.features.idx, b.features.idx, "{name}");
+        for (u, v) in a.reconstruction.iter().zip(&b.reconstruction) {
+            assert!(
+                (u - v).abs() <= 1e-4 * u.abs().max(1.0),
+                "{name}: {u} vs {v}"
+            );
+        }
+    }
+}
+
 fn saved_topk() -> tempfile::TempDir {
     let (sae, _) = trained(TrainArchitecture::TopK { k: 4 }, false);
     let dir = tempfile::tempdir().expect("tempdir");
@@ -241,7 +285,7 @@ fn bad_cfg_keys_are_named_with_their_file() {
         ),
         (
             "architecture",
-            Box::new(|c| drop(c.insert("architecture".into(), "gated".into()))),
+            Box::new(|c| drop(c.insert("architecture".into(), "crosscoder".into()))),
         ),
         (
             "normalize_activations",

@@ -150,6 +150,35 @@ fn dictionary_learning_jumprelu_matches_reference_and_round_trips() {
 }
 
 #[test]
+fn dictionary_learning_gated_matches_reference_and_round_trips() {
+    let sae = check_against_reference("dl_gated", Format::DictionaryLearning);
+    assert!(matches!(sae.activation, Activation::Gated { .. }));
+    assert_eq!(sae.architecture(), "gated");
+    assert!(
+        sae.apply_b_dec_to_input,
+        "the gated encoder reads x − decoder_bias"
+    );
+    // Some open gates have a negative magnitude, so the two halves of the gate both matter.
+    let e = expected(&fixture("dl_gated"));
+    let pre = sae.pre_activations(&e.inputs).expect("pre");
+    let open = pre.iter().filter(|v| **v > 0.0).count();
+    let fired = e.features.iter().filter(|v| **v != 0.0).count();
+    assert!(fired < open, "{fired} fired of {open} open gates");
+    check_round_trip(&sae, "dl_gated");
+    // SAELens's gated layout: b_gate, r_mag and b_mag instead of b_enc.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    sae.save(tmp.path()).expect("save");
+    let file = TensorFile::open(&tmp.path().join(saelens::WEIGHTS_FILE)).expect("open");
+    for name in ["b_gate", "r_mag", "b_mag"] {
+        assert_eq!(file.read(name, &[32]).expect(name).len(), 32);
+    }
+    assert!(
+        file.read("b_enc", &[32]).is_err(),
+        "no b_enc in a gated file"
+    );
+}
+
+#[test]
 fn dictionary_learning_topk_matches_reference_and_round_trips() {
     let sae = check_against_reference("dl_topk", Format::DictionaryLearning);
     assert_eq!(sae.activation, Activation::TopK { k: 6 });
@@ -395,10 +424,14 @@ fn a_damaged_ae_pt_never_panics() {
 
 #[test]
 fn unsupported_peer_architectures_are_refused_by_name() {
-    let msg = message(load_any(&fixture("bad/dl_gated")));
+    let tmp = copy_fixture("dl_gated");
+    edit_json(&tmp.path().join("config.json"), |v| {
+        v["trainer"]["dict_class"] = "GatedCrossCoder".into()
+    });
+    let msg = message(load_any(tmp.path()));
     assert!(
         msg.contains("`trainer.dict_class`")
-            && msg.contains("\"GatedAutoEncoder\" is not supported"),
+            && msg.contains("\"GatedCrossCoder\" is not supported"),
         "{msg}"
     );
 

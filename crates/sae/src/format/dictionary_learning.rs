@@ -14,10 +14,11 @@
 //! | `AutoEncoderTopK` | top k of `relu(W_e(x − b_dec) + b_e)`, `W_d f + b_dec` | TopK, `k` from the `k` buffer or `trainer.k` |
 //! | `BatchTopKSAE` | `relu(pre)·1[relu(pre) > θ]`, one global θ | JumpReLU with θ on every latent |
 //! | `MatryoshkaBatchTopKSAE` | as BatchTopK, with `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]` | JumpReLU |
+//! | `GatedAutoEncoder` | `1[W(x − b_d) + b_gate > 0]·relu(e^{r_mag}·W(x − b_d) + b_mag)`, `W_d f + b_d` | Gated, `b_enc = gate_bias` |
 //!
 //! saelab's JumpReLU keeps `pre > max(θ, 0)`, which equals both peer forms for any sign of θ
 //! (a BatchTopK threshold never set in training, −1, thus runs as a plain ReLU, as it does in
-//! the peer). Gated dictionaries have no saelab equivalent and are refused by name.
+//! the peer).
 //!
 //! dictionary_learning scales only the biases by its `norm_factor` when it saves, so a saved
 //! dictionary already works on raw activations; nothing is rescaled here.
@@ -34,7 +35,7 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "ae.pt";
 
 const SUPPORTED: &str = "AutoEncoder, AutoEncoderNew, JumpReluAutoEncoder, AutoEncoderTopK, \
-                         BatchTopKSAE, MatryoshkaBatchTopKSAE";
+                         BatchTopKSAE, MatryoshkaBatchTopKSAE, GatedAutoEncoder";
 
 pub fn load(dir: &Path) -> Result<Sae> {
     let cfg_path = dir.join(CONFIG_FILE);
@@ -107,15 +108,24 @@ pub fn load(dir: &Path) -> Result<Sae> {
                 threshold: vec![threshold; d_sae],
             }
         }
+        "GatedAutoEncoder" => {
+            w.w_enc_t = state.read_f32("encoder.weight", &[d_sae, d_in])?;
+            w.b_enc = state.read_f32("gate_bias", &[d_sae])?;
+            w.w_dec = transpose(
+                &state.read_f32("decoder.weight", &[d_in, d_sae])?,
+                d_in,
+                d_sae,
+            );
+            w.b_dec = state.read_f32("decoder_bias", &[d_in])?;
+            Activation::Gated {
+                r_mag: state.read_f32("r_mag", &[d_sae])?,
+                b_mag: state.read_f32("mag_bias", &[d_sae])?,
+            }
+        }
         other => {
-            let why = if other.contains("Gated") {
-                "gated dictionaries have no saelab equivalent".to_string()
-            } else {
-                format!("supported: {SUPPORTED}")
-            };
             return Err(trainer.error(
                 "dict_class",
-                format!("= {other:?} is not supported ({why})"),
+                format!("= {other:?} is not supported (supported: {SUPPORTED})"),
             ));
         }
     };

@@ -1,7 +1,7 @@
 //! SAELens folders: `cfg.json` (v6 layout, v5 read too), `sae_weights.safetensors` and
 //! `sparsity.safetensors`. Written so SAELens loads them unchanged (PEERS.md §1a): the
 //! encoder as `W_enc [d_in, d_sae]`, a BatchTopK dictionary as `jumprelu` with a threshold
-//! per latent, the input scale folded into the weights (`normalize_activations: "none"`).
+//! per latent, a gated one with `b_gate`, `r_mag`, `b_mag` in place of `b_enc`, the input scale folded into the weights (`normalize_activations: "none"`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,14 +26,24 @@ pub fn save(sae: &Sae, dir: &Path) -> Result<()> {
 
     let weights_path = dir.join(WEIGHTS_FILE);
     let w_enc = w.w_enc();
+    // A gated dictionary's encoder bias is its gate bias, `b_gate` in SAELens.
+    let b_enc_name = match sae.activation {
+        Activation::Gated { .. } => "b_gate",
+        _ => "b_enc",
+    };
     let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
         ("W_enc", vec![d_in, d_sae], &w_enc),
-        ("b_enc", vec![d_sae], &w.b_enc),
+        (b_enc_name, vec![d_sae], &w.b_enc),
         ("W_dec", vec![d_sae, d_in], &w.w_dec),
         ("b_dec", vec![d_in], &w.b_dec),
     ];
-    if let Activation::JumpRelu { threshold } = &sae.activation {
-        tensors.push(("threshold", vec![d_sae], threshold));
+    match &sae.activation {
+        Activation::JumpRelu { threshold } => tensors.push(("threshold", vec![d_sae], threshold)),
+        Activation::Gated { r_mag, b_mag } => {
+            tensors.push(("r_mag", vec![d_sae], r_mag));
+            tensors.push(("b_mag", vec![d_sae], b_mag));
+        }
+        _ => {}
     }
     write_atomic(&weights_path, &to_bytes(&weights_path, &tensors)?)?;
 
@@ -117,7 +127,12 @@ pub fn load(dir: &Path) -> Result<Sae> {
     let file = TensorFile::open(&weights_path)?;
     let mut weights = SaeWeights::zeros(d_in, d_sae);
     weights.set_w_enc(&file.read("W_enc", &[d_in, d_sae])?);
-    weights.b_enc = file.read("b_enc", &[d_sae])?;
+    let b_enc_name = if architecture == "gated" {
+        "b_gate"
+    } else {
+        "b_enc"
+    };
+    weights.b_enc = file.read(b_enc_name, &[d_sae])?;
     weights.w_dec = file.read("W_dec", &[d_sae, d_in])?;
     weights.b_dec = file.read("b_dec", &[d_in])?;
 
@@ -142,10 +157,16 @@ pub fn load(dir: &Path) -> Result<Sae> {
         "jumprelu" => Activation::JumpRelu {
             threshold: file.read("threshold", &[d_sae])?,
         },
+        "gated" => Activation::Gated {
+            r_mag: file.read("r_mag", &[d_sae])?,
+            b_mag: file.read("b_mag", &[d_sae])?,
+        },
         other => {
             return Err(cfg.field_error(
                 "architecture",
-                format!("= {other:?} is not supported (supported: standard, topk, jumprelu)"),
+                format!(
+                    "= {other:?} is not supported (supported: standard, topk, jumprelu, gated)"
+                ),
             ))
         }
     };

@@ -105,6 +105,29 @@ pub fn above_threshold(
     })
 }
 
+/// Gated features: where the gate `pre > 0` is open, the magnitude
+/// `relu(mag_scale_j·(pre − b_gate_j) + b_mag_j)`, kept when positive.
+pub fn gated(
+    pre: &[f32],
+    rows: usize,
+    b_gate: &[f32],
+    mag_scale: &[f32],
+    b_mag: &[f32],
+) -> SparseFeatures {
+    let d_sae = b_gate.len();
+    SparseFeatures::from_row_fn(rows, d_sae, |t, idx, val| {
+        for (j, &v) in pre[t * d_sae..(t + 1) * d_sae].iter().enumerate() {
+            if v > 0.0 {
+                let m = mag_scale[j] * (v - b_gate[j]) + b_mag[j];
+                if m > 0.0 {
+                    idx.push(j as u32);
+                    val.push(m);
+                }
+            }
+        }
+    })
+}
+
 /// Every positive entry with `pre ≥ cut` (BatchTopK once its cut is known).
 pub fn at_least(pre: &[f32], rows: usize, d_sae: usize, cut: f32) -> SparseFeatures {
     SparseFeatures::from_row_fn(rows, d_sae, |t, idx, val| {

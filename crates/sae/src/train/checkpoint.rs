@@ -1,5 +1,6 @@
 //! A trainer's whole state on disk, so that a run resumed from a checkpoint takes exactly
-//! the steps an uninterrupted run would: weights and Adam moments in `state.safetensors`
+//! the steps an uninterrupted run would: weights (JumpReLU's threshold and Gated's r_mag,
+//! b_mag included) and Adam moments in `state.safetensors`
 //! (f32, bit for bit), and the step, input scale, BatchTopK threshold, firing statistics and
 //! the config in `trainer.json` (floats written so they read back exactly).
 
@@ -44,11 +45,21 @@ impl Trainer {
             .iter()
             .map(|p| [format!("adam_m.{p}"), format!("adam_v.{p}")])
             .collect();
+        let extra_names: Vec<[String; 2]> = self
+            .extra
+            .iter()
+            .map(|p| [format!("adam_m.{}", p.name), format!("adam_v.{}", p.name)])
+            .collect();
         let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
         for (i, (data, shape)) in params.iter().enumerate() {
             tensors.push((PARAMS[i], shape.clone(), data));
             tensors.push((&names[i][0], shape.clone(), &self.adam[i].m));
             tensors.push((&names[i][1], shape.clone(), &self.adam[i].v));
+        }
+        for (p, [m, v]) in self.extra.iter().zip(&extra_names) {
+            tensors.push((p.name, vec![f], &p.value));
+            tensors.push((m, vec![f], &p.adam.m));
+            tensors.push((v, vec![f], &p.adam.v));
         }
         let path = dir.join(STATE);
         write_atomic(&path, &to_bytes(&path, &tensors)?)?;
@@ -99,6 +110,13 @@ impl Trainer {
             trainer.adam[i] = Adam {
                 m: file.read(&format!("adam_m.{name}"), &shapes[i])?,
                 v: file.read(&format!("adam_v.{name}"), &shapes[i])?,
+            };
+        }
+        for p in &mut trainer.extra {
+            p.value = file.read(p.name, &[f])?;
+            p.adam = Adam {
+                m: file.read(&format!("adam_m.{}", p.name), &[f])?,
+                v: file.read(&format!("adam_v.{}", p.name), &[f])?,
             };
         }
         if scalars.firing.tokens_since_fired().len() != f {

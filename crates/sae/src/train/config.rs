@@ -16,6 +16,13 @@ pub enum TrainArchitecture {
     BatchTopK { k: usize },
     /// ReLU with an L1 penalty.
     ReluL1 { variant: L1Variant },
+    /// JumpReLU with an L0 penalty; each latent's threshold learns through a
+    /// straight-through estimator of bandwidth `jumprelu_bandwidth` (Rajamanoharan et al. 2024).
+    #[serde(rename = "jumprelu")]
+    JumpRelu,
+    /// Gated: an L1 penalty on the gate's pre-activations and an auxiliary reconstruction
+    /// from them through the frozen decoder (Rajamanoharan et al. 2024).
+    Gated,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,9 +58,23 @@ pub struct TrainConfig {
     pub lr_warmup_steps: u64,
     /// Linear lr decay to 0 over these last steps of `total_steps` (0: none).
     pub lr_decay_steps: u64,
-    /// L1 coefficient (ReLU-L1 only), reached linearly over `l1_warmup_steps`.
+    /// L1 coefficient (ReLU-L1 and Gated), reached linearly over `l1_warmup_steps`.
     pub l1_coefficient: f32,
+    /// Steps of the linear warm-up of the sparsity penalty (L1, or JumpReLU's L0).
     pub l1_warmup_steps: u64,
+    /// JumpReLU's L0 coefficient: the loss adds `l0_coefficient · E[L0]`.
+    #[serde(default = "default_l0_coefficient")]
+    pub l0_coefficient: f32,
+    /// Width of the rectangle kernel in JumpReLU's threshold gradient.
+    #[serde(default = "default_jumprelu_bandwidth")]
+    pub jumprelu_bandwidth: f32,
+    /// JumpReLU's threshold for every latent at the start.
+    #[serde(default = "default_jumprelu_init_threshold")]
+    pub jumprelu_init_threshold: f32,
+    /// Ghost grads (ReLU-L1 only): dead latents learn to reconstruct the residual through
+    /// `exp(pre)`, at the scale of the main loss (Anthropic, January 2024).
+    #[serde(default)]
+    pub ghost_grads: bool,
     /// Latents used by AuxK per token (default d_in / 2); 0 turns AuxK off.
     pub aux_k: Option<usize>,
     pub aux_coefficient: f32,
@@ -67,7 +88,7 @@ pub struct TrainConfig {
     /// Norm of the initial decoder rows (April variant only: the others keep unit rows).
     pub decoder_init_norm: f32,
     /// The encoder starts as the decoder's transpose times this. `None`: 1, except for
-    /// standard ReLU-L1, where about half of all latents fire at first and
+    /// standard ReLU-L1, JumpReLU and Gated, where about half of all latents fire at first and
     /// min(1, 2·d_in/d_sae) keeps the first reconstructions at the inputs' scale (with 1,
     /// they start d_sae/(2·d_in) times too large and the first steps kill most latents).
     pub encoder_init_scale: Option<f32>,
@@ -80,6 +101,18 @@ pub struct TrainConfig {
     pub metadata: Metadata,
 }
 
+fn default_l0_coefficient() -> f32 {
+    1.0
+}
+
+fn default_jumprelu_bandwidth() -> f32 {
+    0.05
+}
+
+fn default_jumprelu_init_threshold() -> f32 {
+    0.01
+}
+
 impl TrainConfig {
     /// Defaults from the literature: Adam (0.9, 0.999, 1e-8), lr 2e-4·(2^14/d_sae)^½ for
     /// TopK-like dictionaries (the scaling of Gao et al.) and 1e-3 for ReLU-L1 (lr decay
@@ -90,14 +123,19 @@ impl TrainConfig {
         d_sae: usize,
         total_steps: u64,
     ) -> Self {
-        let relu = matches!(architecture, TrainArchitecture::ReluL1 { .. });
+        // Trainers whose sparsity comes from a penalty: about half of all latents fire at
+        // first, and they start with warm-ups of the lr and of the penalty.
+        let penalised = !matches!(
+            architecture,
+            TrainArchitecture::TopK { .. } | TrainArchitecture::BatchTopK { .. }
+        );
         let april = matches!(
             architecture,
             TrainArchitecture::ReluL1 {
                 variant: L1Variant::April
             }
         );
-        let lr = if relu {
+        let lr = if penalised {
             1e-3
         } else {
             2e-4 / ((d_sae.max(1) as f32) / 16384.0).sqrt()
@@ -112,10 +150,18 @@ impl TrainConfig {
             adam_beta1: 0.9,
             adam_beta2: 0.999,
             adam_eps: 1e-8,
-            lr_warmup_steps: if relu { 1000.min(total_steps / 10) } else { 0 },
+            lr_warmup_steps: if penalised {
+                1000.min(total_steps / 10)
+            } else {
+                0
+            },
             lr_decay_steps: total_steps / 5,
             l1_coefficient: 5.0,
             l1_warmup_steps: total_steps / 20,
+            l0_coefficient: default_l0_coefficient(),
+            jumprelu_bandwidth: default_jumprelu_bandwidth(),
+            jumprelu_init_threshold: default_jumprelu_init_threshold(),
+            ghost_grads: false,
             aux_k: None,
             aux_coefficient: 1.0 / 32.0,
             dead_after_tokens: 10_000_000,
@@ -133,14 +179,20 @@ impl TrainConfig {
     pub fn k(&self) -> Option<usize> {
         match self.architecture {
             TrainArchitecture::TopK { k } | TrainArchitecture::BatchTopK { k } => Some(k),
-            TrainArchitecture::ReluL1 { .. } => None,
+            _ => None,
         }
     }
 
+    /// Whether sparsity comes from a penalty (ReLU-L1, JumpReLU, Gated) rather than a
+    /// fixed count of latents per token (TopK, BatchTopK).
+    pub fn penalised(&self) -> bool {
+        self.k().is_none()
+    }
+
     pub fn aux_k(&self) -> usize {
-        match self.architecture {
-            TrainArchitecture::ReluL1 { .. } => 0,
-            _ => self.aux_k.unwrap_or(self.d_in / 2),
+        match self.k() {
+            Some(_) => self.aux_k.unwrap_or(self.d_in / 2),
+            None => 0,
         }
     }
 
@@ -155,15 +207,11 @@ impl TrainConfig {
     }
 
     pub fn encoder_init_scale(&self) -> f32 {
-        let standard = matches!(
-            self.architecture,
-            TrainArchitecture::ReluL1 {
-                variant: L1Variant::Standard
-            }
-        );
+        // Every penalised trainer but April (whose small decoder rows do the same job).
+        let dense_start = self.penalised() && self.unit_norm_decoder();
         match self.encoder_init_scale {
             Some(s) => s,
-            None if standard => (2.0 * self.d_in as f32 / self.d_sae.max(1) as f32).min(1.0),
+            None if dense_start => (2.0 * self.d_in as f32 / self.d_sae.max(1) as f32).min(1.0),
             None => 1.0,
         }
     }
@@ -231,6 +279,26 @@ impl TrainConfig {
             return Err(SaeError::config(
                 "l1_coefficient",
                 format!("= {} must be ≥ 0", self.l1_coefficient),
+            ));
+        }
+        if !(self.l0_coefficient.is_finite() && self.l0_coefficient >= 0.0) {
+            return Err(SaeError::config(
+                "l0_coefficient",
+                format!("= {} must be ≥ 0", self.l0_coefficient),
+            ));
+        }
+        for (field, v) in [
+            ("jumprelu_bandwidth", self.jumprelu_bandwidth),
+            ("jumprelu_init_threshold", self.jumprelu_init_threshold),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(SaeError::config(field, format!("= {v} must be positive")));
+            }
+        }
+        if self.ghost_grads && !matches!(self.architecture, TrainArchitecture::ReluL1 { .. }) {
+            return Err(SaeError::config(
+                "ghost_grads",
+                "apply to ReLU-L1 dictionaries only (TopK and BatchTopK have AuxK)",
             ));
         }
         if !(self.aux_coefficient.is_finite() && self.aux_coefficient >= 0.0) {

@@ -46,15 +46,18 @@ pub struct Objective<'a> {
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossParts {
     pub recon: f64,
+    /// AuxK, Gated's aux reconstruction, or ghost grads.
     pub aux: f64,
     pub l1: f64,
+    /// JumpReLU's L0 penalty.
+    pub l0: f64,
     /// Σ_t ‖x_t − x̂_t‖² over the batch.
     pub sse: f64,
 }
 
 impl LossParts {
     pub fn total(&self) -> f64 {
-        self.recon + self.aux + self.l1
+        self.recon + self.aux + self.l1 + self.l0
     }
 }
 

@@ -5,8 +5,9 @@
 //!
 //! For a dead latent j and a drawn input x_t (in training units), with v = x_t − b_dec:
 //! W_dec[j] = v/‖v‖ (times the mean alive decoder norm when norms are free),
-//! W_enc[:, j] = 0.2 · (mean alive encoder norm) · v/‖v‖, b_enc[j] = 0, and Adam forgets the
-//! moments of all three.
+//! W_enc[:, j] = 0.2 · (mean alive encoder norm) · v/‖v‖, b_enc[j] = 0, JumpReLU's
+//! threshold and Gated's r_mag, b_mag back to their initial values, and Adam forgets the
+//! moments of all of them.
 
 use super::trainer::Trainer;
 use crate::dictionary::Dictionary;
@@ -92,6 +93,10 @@ impl Trainer {
             self.adam[0].reset(j * d, d);
             self.adam[1].reset(j, 1);
             self.adam[2].reset(j * d, d);
+            for extra in &mut self.extra {
+                extra.value[j] = extra.initial;
+                extra.adam.reset(j, 1);
+            }
             self.firing.revive(j);
         }
         Ok(dead.len())

@@ -1,7 +1,7 @@
-//! Learning-rate and L1-coefficient schedules: linear warm-up, constant, linear decay to
+//! Learning-rate and sparsity-penalty schedules: linear warm-up, constant, linear decay to
 //! zero over the last steps.
 
-use super::config::TrainConfig;
+use super::config::{TrainArchitecture, TrainConfig};
 
 /// Learning rate for step `step` (0-based).
 pub fn lr_at(cfg: &TrainConfig, step: u64) -> f32 {
@@ -17,20 +17,23 @@ pub fn lr_at(cfg: &TrainConfig, step: u64) -> f32 {
     (cfg.lr as f64 * factor) as f32
 }
 
-/// L1 coefficient for step `step`: ramps linearly so early dense features are not killed
-/// before they find directions.
-pub fn l1_at(cfg: &TrainConfig, step: u64) -> f32 {
+/// Sparsity-penalty coefficient for step `step` (L1, or JumpReLU's L0): ramps linearly so
+/// early dense features are not killed before they find directions.
+pub fn penalty_at(cfg: &TrainConfig, step: u64) -> f32 {
+    let full = match cfg.architecture {
+        TrainArchitecture::JumpRelu => cfg.l0_coefficient,
+        _ => cfg.l1_coefficient,
+    };
     if cfg.l1_warmup_steps == 0 || step >= cfg.l1_warmup_steps {
-        cfg.l1_coefficient
+        full
     } else {
-        (cfg.l1_coefficient as f64 * (step + 1) as f64 / cfg.l1_warmup_steps as f64) as f32
+        (full as f64 * (step + 1) as f64 / cfg.l1_warmup_steps as f64) as f32
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::config::TrainArchitecture;
 
     #[test]
     fn warm_up_constant_then_decay_to_zero() {
@@ -48,8 +51,11 @@ mod tests {
 
         cfg.l1_coefficient = 2.0;
         cfg.l1_warmup_steps = 4;
-        assert_eq!(l1_at(&cfg, 0), 0.5);
-        assert_eq!(l1_at(&cfg, 3), 2.0);
-        assert_eq!(l1_at(&cfg, 1000), 2.0);
+        assert_eq!(penalty_at(&cfg, 0), 0.5);
+        assert_eq!(penalty_at(&cfg, 3), 2.0);
+        assert_eq!(penalty_at(&cfg, 1000), 2.0);
+        cfg.architecture = TrainArchitecture::JumpRelu;
+        cfg.l0_coefficient = 8.0;
+        assert_eq!(penalty_at(&cfg, 1), 4.0);
     }
 }

@@ -7,19 +7,23 @@ use serde::Serialize;
 use super::adam::{Adam, AdamStep};
 use super::config::{BDecInit, L1Variant, TrainArchitecture, TrainConfig};
 use super::dead::FiringTracker;
+use super::gated::{self, GatedGrads, GatedParams};
 use super::geometric_median::geometric_median;
+use super::ghost::add_ghost_grads;
+use super::jumprelu::ThresholdTerm;
 use super::objective::{
     forward_pre, loss_and_grads, normalize_rows, remove_parallel_component, AuxTerm, L1Term,
-    Objective, Path, Scratch,
+    LossParts, Objective, Path, Scratch,
 };
-use super::schedule::{l1_at, lr_at};
+use super::schedule::{lr_at, penalty_at};
 use crate::dictionary::{Activation, Sae};
 use crate::error::{Result, SaeError};
+use crate::features::SparseFeatures;
 use crate::kernels::select;
 use crate::kernels::vector::{dot, sum_f64, sum_rows};
 use crate::weights::SaeWeights;
 
-/// Above this fraction of nonzero features, the ReLU step uses dense products: at high
+/// Above this fraction of nonzero features, a ReLU or JumpReLU step uses dense products: at high
 /// density a GEMM does the same arithmetic many times faster than gathers and scatters.
 pub const DENSE_PATH_DENSITY: f64 = 0.05;
 
@@ -29,11 +33,15 @@ pub struct StepStats {
     /// 0-based index of the step just taken.
     pub step: u64,
     pub lr: f32,
-    pub l1_coefficient: f32,
+    /// The sparsity penalty's coefficient this step (L1, or JumpReLU's L0; 0 for TopK).
+    pub sparsity_coefficient: f32,
     pub loss: f64,
     pub recon_loss: f64,
+    /// AuxK, Gated's aux reconstruction, or ghost grads.
     pub aux_loss: f64,
     pub l1_loss: f64,
+    /// JumpReLU's L0 penalty.
+    pub l0_loss: f64,
     /// Mean squared error per element.
     pub mse: f64,
     /// Σ‖x − x̂‖² / Σ‖x − mean(x)‖² over the batch.
@@ -49,11 +57,34 @@ pub struct StepStats {
     pub resampled: usize,
 }
 
+/// A per-latent parameter beside the shared four (JumpReLU's `threshold`, Gated's `r_mag`
+/// and `b_mag`), with its gradient and Adam moments.
+pub(super) struct ExtraParam {
+    pub name: &'static str,
+    pub initial: f32,
+    pub value: Vec<f32>,
+    pub grad: Vec<f32>,
+    pub adam: Adam,
+}
+
+impl ExtraParam {
+    fn new(name: &'static str, initial: f32, len: usize) -> Self {
+        ExtraParam {
+            name,
+            initial,
+            value: vec![initial; len],
+            grad: vec![0.0; len],
+            adam: Adam::new(len),
+        }
+    }
+}
+
 pub struct Trainer {
     pub(super) cfg: TrainConfig,
     pub(super) weights: SaeWeights,
     pub(super) adam: [Adam; 4],
     pub(super) grads: SaeWeights,
+    pub(super) extra: Vec<ExtraParam>,
     pub(super) step: u64,
     pub(super) input_scale: f32,
     pub(super) firing: FiringTracker,
@@ -76,7 +107,18 @@ impl Trainer {
         if enc_scale != 1.0 {
             weights.w_enc_t.iter_mut().for_each(|v| *v *= enc_scale);
         }
+        let extra = match cfg.architecture {
+            TrainArchitecture::JumpRelu => {
+                vec![ExtraParam::new("threshold", cfg.jumprelu_init_threshold, f)]
+            }
+            TrainArchitecture::Gated => vec![
+                ExtraParam::new("r_mag", 0.0, f),
+                ExtraParam::new("b_mag", 0.0, f),
+            ],
+            _ => Vec::new(),
+        };
         Ok(Trainer {
+            extra,
             adam: [
                 Adam::new(d * f),
                 Adam::new(f),
@@ -134,65 +176,17 @@ impl Trainer {
         };
 
         let xc = forward_pre(&self.weights, x, true, &mut self.pre);
-        let features = match self.cfg.architecture {
-            TrainArchitecture::TopK { k } => select::top_k_rows(&self.pre, rows, f_n, k, None),
-            TrainArchitecture::BatchTopK { k } => {
-                let (feats, min_kept) =
-                    select::batch_top_k(&self.pre, rows, f_n, k.saturating_mul(rows));
-                if let Some(m) = min_kept {
-                    let beta = self.cfg.batchtopk_threshold_lr;
-                    self.threshold = Some(match self.threshold {
-                        None => m as f64,
-                        Some(th) => (1.0 - beta) * th + beta * m as f64,
-                    });
-                }
-                feats
+        let penalty = match self.cfg.penalised() {
+            true => penalty_at(&self.cfg, self.step),
+            false => 0.0,
+        };
+        let (parts, features, path) = match self.cfg.architecture {
+            TrainArchitecture::Gated => {
+                let (parts, features) = self.gated_grads(x, &xc, penalty)?;
+                (parts, features, Path::Sparse)
             }
-            TrainArchitecture::ReluL1 { .. } => select::above_threshold(&self.pre, rows, f_n, None),
+            _ => self.standard_grads(x, &xc, penalty),
         };
-
-        // AuxK over latents dead before this step.
-        let dead = self.firing.dead(self.cfg.dead_after_tokens);
-        let aux_k = self.cfg.aux_k();
-        let aux_features = (aux_k > 0 && !dead.is_empty() && self.cfg.aux_coefficient > 0.0)
-            .then(|| select::top_k_rows(&self.pre, rows, f_n, aux_k.min(dead.len()), Some(&dead)));
-        let aux = aux_features.as_ref().map(|af| AuxTerm {
-            features: af,
-            coefficient: self.cfg.aux_coefficient * (dead.len() as f32 / aux_k as f32).min(1.0),
-        });
-
-        let l1_coefficient = match self.cfg.architecture {
-            TrainArchitecture::ReluL1 { .. } => l1_at(&self.cfg, self.step),
-            _ => 0.0,
-        };
-        let l1 = match self.cfg.architecture {
-            TrainArchitecture::ReluL1 { variant } => Some(L1Term {
-                coefficient: l1_coefficient,
-                weighted_by_decoder_norm: variant == L1Variant::April,
-            }),
-            _ => None,
-        };
-        let density = features.nnz() as f64 / (rows as f64 * f_n as f64);
-        let path = if l1.is_some() && density > DENSE_PATH_DENSITY {
-            Path::Dense
-        } else {
-            Path::Sparse
-        };
-        let objective = Objective {
-            features: &features,
-            aux,
-            l1,
-            apply_b_dec_to_input: true,
-        };
-        let (parts, _) = loss_and_grads(
-            &self.weights,
-            x,
-            &xc,
-            &objective,
-            path,
-            &mut self.scratch,
-            &mut self.grads,
-        );
         if !parts.total().is_finite() {
             return Err(SaeError::Input(format!(
                 "step {}: the loss is not finite ({}); lower the learning rate or normalise the inputs",
@@ -218,6 +212,13 @@ impl Trainer {
         a_benc.update(&mut self.weights.b_enc, &self.grads.b_enc, s);
         a_dec.update(&mut self.weights.w_dec, &self.grads.w_dec, s);
         a_bdec.update(&mut self.weights.b_dec, &self.grads.b_dec, s);
+        for extra in &mut self.extra {
+            extra.adam.update(&mut extra.value, &extra.grad, s);
+        }
+        if self.cfg.architecture == TrainArchitecture::JumpRelu {
+            // A negative threshold would let negative pre-activations through.
+            self.extra[0].value.iter_mut().for_each(|t| *t = t.max(0.0));
+        }
         if unit {
             normalize_rows(&mut self.weights.w_dec, d);
         }
@@ -232,11 +233,12 @@ impl Trainer {
         let stats = StepStats {
             step: self.step,
             lr,
-            l1_coefficient,
+            sparsity_coefficient: penalty,
             loss: parts.total(),
             recon_loss: parts.recon,
             aux_loss: parts.aux,
             l1_loss: parts.l1,
+            l0_loss: parts.l0,
             mse: parts.sse / (rows * d) as f64,
             fvu: parts.sse / total_variance(x, d).max(f64::MIN_POSITIVE),
             l0: features.l0(),
@@ -247,6 +249,132 @@ impl Trainer {
         };
         self.step += 1;
         Ok(stats)
+    }
+
+    /// Features and gradients (into `self.grads` and the extras) of every trainer that
+    /// shares the objective of `objective.rs`: TopK, BatchTopK, ReLU-L1, JumpReLU.
+    fn standard_grads(
+        &mut self,
+        x: &[f32],
+        xc: &[f32],
+        penalty: f32,
+    ) -> (LossParts, SparseFeatures, Path) {
+        let (d, f_n) = (self.cfg.d_in, self.cfg.d_sae);
+        let rows = x.len() / d;
+        let features = match self.cfg.architecture {
+            TrainArchitecture::TopK { k } => select::top_k_rows(&self.pre, rows, f_n, k, None),
+            TrainArchitecture::BatchTopK { k } => {
+                let (feats, min_kept) =
+                    select::batch_top_k(&self.pre, rows, f_n, k.saturating_mul(rows));
+                if let Some(m) = min_kept {
+                    let beta = self.cfg.batchtopk_threshold_lr;
+                    self.threshold = Some(match self.threshold {
+                        None => m as f64,
+                        Some(th) => (1.0 - beta) * th + beta * m as f64,
+                    });
+                }
+                feats
+            }
+            TrainArchitecture::JumpRelu => {
+                select::above_threshold(&self.pre, rows, f_n, Some(&self.extra[0].value))
+            }
+            TrainArchitecture::ReluL1 { .. } | TrainArchitecture::Gated => {
+                select::above_threshold(&self.pre, rows, f_n, None)
+            }
+        };
+
+        // AuxK over latents dead before this step; ghost grads use the same latents.
+        let dead = self.firing.dead(self.cfg.dead_after_tokens);
+        let aux_k = self.cfg.aux_k();
+        let aux_features = (aux_k > 0 && !dead.is_empty() && self.cfg.aux_coefficient > 0.0)
+            .then(|| select::top_k_rows(&self.pre, rows, f_n, aux_k.min(dead.len()), Some(&dead)));
+        let aux = aux_features.as_ref().map(|af| AuxTerm {
+            features: af,
+            coefficient: self.cfg.aux_coefficient * (dead.len() as f32 / aux_k as f32).min(1.0),
+        });
+        let l1 = match self.cfg.architecture {
+            TrainArchitecture::ReluL1 { variant } => Some(L1Term {
+                coefficient: penalty,
+                weighted_by_decoder_norm: variant == L1Variant::April,
+            }),
+            _ => None,
+        };
+        let density = features.nnz() as f64 / (rows as f64 * f_n as f64);
+        let path = match self.cfg.penalised() && density > DENSE_PATH_DENSITY {
+            true => Path::Dense,
+            false => Path::Sparse,
+        };
+        let objective = Objective {
+            features: &features,
+            aux,
+            l1,
+            apply_b_dec_to_input: true,
+        };
+        let (mut parts, recon) = loss_and_grads(
+            &self.weights,
+            x,
+            xc,
+            &objective,
+            path,
+            &mut self.scratch,
+            &mut self.grads,
+        );
+        let needs_error = self.cfg.architecture == TrainArchitecture::JumpRelu
+            || (self.cfg.ghost_grads && !dead.is_empty());
+        if needs_error {
+            let e: Vec<f32> = recon.iter().zip(x).map(|(a, b)| a - b).collect();
+            if self.cfg.architecture == TrainArchitecture::JumpRelu {
+                let g: Vec<f32> = e.iter().map(|v| 2.0 / rows as f32 * v).collect();
+                let theta = &mut self.extra[0];
+                let term = ThresholdTerm {
+                    threshold: &theta.value,
+                    bandwidth: self.cfg.jumprelu_bandwidth,
+                    coefficient: penalty,
+                };
+                parts.l0 = term.loss_and_grad(
+                    &self.pre,
+                    &features,
+                    &g,
+                    &self.weights.w_dec,
+                    d,
+                    &mut theta.grad,
+                );
+            }
+            if self.cfg.ghost_grads {
+                parts.aux +=
+                    add_ghost_grads(&self.weights, &self.pre, &e, xc, &dead, &mut self.grads);
+            }
+        }
+        (parts, features, path)
+    }
+
+    fn gated_grads(
+        &mut self,
+        x: &[f32],
+        xc: &[f32],
+        penalty: f32,
+    ) -> Result<(LossParts, SparseFeatures)> {
+        let [r_mag, b_mag] = &mut self.extra[..] else {
+            return Err(SaeError::Input(
+                "a Gated trainer must hold r_mag and b_mag".into(),
+            ));
+        };
+        Ok(gated::loss_and_grads(
+            &self.weights,
+            GatedParams {
+                r_mag: &r_mag.value,
+                b_mag: &b_mag.value,
+            },
+            x,
+            xc,
+            &self.pre,
+            penalty,
+            GatedGrads {
+                weights: &mut self.grads,
+                r_mag: &mut r_mag.grad,
+                b_mag: &mut b_mag.grad,
+            },
+        ))
     }
 
     /// Input scale and `b_dec` from the first batch.
@@ -273,7 +401,8 @@ impl Trainer {
     }
 
     /// The trained dictionary in inference form: TopK stays TopK, BatchTopK becomes
-    /// JumpReLU with its running threshold for every latent, ReLU-L1 is `standard`.
+    /// JumpReLU with its running threshold for every latent, ReLU-L1 is `standard`, JumpReLU
+    /// and Gated stay themselves.
     pub fn dictionary(&self) -> Sae {
         let activation = match self.cfg.architecture {
             TrainArchitecture::TopK { k } => Activation::TopK { k },
@@ -281,6 +410,13 @@ impl Trainer {
                 threshold: vec![self.threshold.unwrap_or(0.0) as f32; self.cfg.d_sae],
             },
             TrainArchitecture::ReluL1 { .. } => Activation::Relu,
+            TrainArchitecture::JumpRelu => Activation::JumpRelu {
+                threshold: self.extra[0].value.clone(),
+            },
+            TrainArchitecture::Gated => Activation::Gated {
+                r_mag: self.extra[0].value.clone(),
+                b_mag: self.extra[1].value.clone(),
+            },
         };
         Sae {
             weights: self.weights.clone(),

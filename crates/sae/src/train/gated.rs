@@ -1,0 +1,139 @@
+//! The Gated SAE objective and its gradients (Rajamanoharan et al. 2024, "Improving
+//! Dictionary Learning with Gated Sparse Autoencoders"), as dictionary_learning trains it.
+//!
+//! With xc = x − b_dec, the gate π_g = xc W_enc + b_gate (the shared `pre`, `b_enc` being
+//! b_gate) and the magnitude π_m,tj = s_j (π_g,tj − b_gate_j) + b_mag_j, s_j = exp(r_mag_j):
+//!   f = 1[π_g > 0] · relu(π_m),   x̂ = f W_dec + b_dec,
+//!   L = (1/B) Σ_t ‖x̂_t − x_t‖²                                 (reconstruction)
+//!     + (λ/B) Σ_t Σ_j relu(π_g,tj)                              (L1 on the gate)
+//!     + (1/B) Σ_t ‖relu(π_g,t) W̄_dec + b̄_dec − x_t‖²           (aux; W̄, b̄ frozen copies).
+//! The step 1[π_g > 0] passes no gradient. With g = (2/B)(x̂ − x), h = (2/B)(x̂_aux − x) and,
+//! at the entries where the gate is open,
+//!   δm_tj = ⟨g_t, W_dec[j]⟩ · 1[π_m,tj > 0],   δg_tj = ⟨h_t, W_dec[j]⟩ + λ/B:
+//! ∂W_dec[j] = Σ_t f_tj g_t;  ∂b_mag_j = Σ_t δm_tj;  ∂r_mag_j = Σ_t δm_tj s_j (π_g,tj − b_gate_j);
+//! ∂b_gate_j = Σ_t δg_tj;  ∂W_enc[:, j] = Σ_t (δg_tj + s_j δm_tj) xc_t;
+//! ∂b_dec = Σ_t g_t − W_enc Σ_t (δg_t + s ⊙ δm_t).
+//! Every sum runs over the gate's open entries only (a sparse path).
+
+use rayon::prelude::*;
+
+use super::objective::LossParts;
+use crate::features::SparseFeatures;
+use crate::kernels::select;
+use crate::kernels::sparse::{decode, entry_dots, ByLatent};
+use crate::kernels::vector::{axpy, dot, sum_f64, sum_rows, weighted_row_sum};
+use crate::weights::SaeWeights;
+
+/// Gated's own parameters beside the shared four, and their gradients' destination.
+pub struct GatedParams<'a> {
+    pub r_mag: &'a [f32],
+    pub b_mag: &'a [f32],
+}
+
+pub struct GatedGrads<'a> {
+    pub weights: &'a mut SaeWeights,
+    pub r_mag: &'a mut [f32],
+    pub b_mag: &'a mut [f32],
+}
+
+/// Loss parts (the aux reconstruction in `aux`, the gate's L1 in `l1`) and gradients of the
+/// Gated objective on batch `x` with centred input `xc` and gate pre-activations `pre`.
+/// Returns the features that fired (the magnitudes where the gate is open).
+pub fn loss_and_grads(
+    w: &SaeWeights,
+    p: GatedParams,
+    x: &[f32],
+    xc: &[f32],
+    pre: &[f32],
+    l1_coefficient: f32,
+    out: GatedGrads,
+) -> (LossParts, SparseFeatures) {
+    let (d, f_n) = (w.d_in, w.d_sae);
+    let rows = x.len() / d;
+    let inv_b = 1.0 / rows as f32;
+    let scale: Vec<f32> = p.r_mag.iter().map(|r| r.exp()).collect();
+
+    // The gate's open entries, with the gate value; the magnitudes on the same entries.
+    let gate = select::above_threshold(pre, rows, f_n, None);
+    let mag_in: Vec<f32> = gate
+        .val
+        .iter()
+        .zip(&gate.idx)
+        .map(|(&v, &j)| scale[j as usize] * (v - w.b_enc[j as usize]))
+        .collect();
+    let mag: Vec<f32> = mag_in
+        .iter()
+        .zip(&gate.idx)
+        .map(|(&m, &j)| (m + p.b_mag[j as usize]).max(0.0))
+        .collect();
+
+    let mut parts = LossParts::default();
+    // Main reconstruction from the magnitudes.
+    let mut recon = vec![0.0f32; rows * d];
+    decode(&gate, Some(&mag), &w.w_dec, d, Some(&w.b_dec), &mut recon);
+    let e: Vec<f32> = recon.par_iter().zip(x).map(|(a, b)| a - b).collect();
+    parts.sse = squared_norms(&e, d);
+    parts.recon = parts.sse / rows as f64;
+    let g: Vec<f32> = e.par_iter().map(|v| 2.0 * inv_b * v).collect();
+
+    // Aux reconstruction from the gate values through the (frozen) decoder.
+    let mut aux = vec![0.0f32; rows * d];
+    decode(&gate, None, &w.w_dec, d, Some(&w.b_dec), &mut aux);
+    aux.par_iter_mut().zip(x).for_each(|(a, b)| *a -= b);
+    parts.aux = squared_norms(&aux, d) / rows as f64;
+    let h: Vec<f32> = aux.par_iter().map(|v| 2.0 * inv_b * v).collect();
+    parts.l1 = l1_coefficient as f64
+        * inv_b as f64
+        * sum_f64(rows, |t| {
+            let (_, val) = gate.row(t);
+            val.iter().map(|&v| v as f64).sum()
+        });
+
+    let dm: Vec<f32> = entry_dots(&gate, &g, &w.w_dec, d)
+        .into_iter()
+        .zip(&mag)
+        .map(|(dot, &m)| if m > 0.0 { dot } else { 0.0 })
+        .collect();
+    let dg: Vec<f32> = entry_dots(&gate, &h, &w.w_dec, d)
+        .into_iter()
+        .map(|dot| dot + l1_coefficient * inv_b)
+        .collect();
+    let enc: Vec<f32> = dg
+        .iter()
+        .zip(&dm)
+        .zip(&gate.idx)
+        .map(|((&a, &b), &j)| a + scale[j as usize] * b)
+        .collect();
+    let dm_r: Vec<f32> = dm.iter().zip(&mag_in).map(|(a, b)| a * b).collect();
+
+    let by = ByLatent::new(&gate);
+    let grads = out.weights;
+    by.accumulate(&mag, &g, d, &mut grads.w_dec, false);
+    by.accumulate(&enc, xc, d, &mut grads.w_enc_t, false);
+    grads.b_enc = by.sums(&dg);
+    out.b_mag.copy_from_slice(&by.sums(&dm));
+    out.r_mag.copy_from_slice(&by.sums(&dm_r));
+    grads.b_dec = sum_rows(&g, d);
+    let through_enc = weighted_row_sum(&by.sums(&enc), &w.w_enc_t, d);
+    axpy(&mut grads.b_dec, -1.0, &through_enc);
+
+    // The features that fired: the open gates with a positive magnitude.
+    let features = SparseFeatures::from_row_fn(rows, f_n, |t, idx, val| {
+        let r = gate.row_ptr[t]..gate.row_ptr[t + 1];
+        for (&j, &m) in gate.idx[r.clone()].iter().zip(&mag[r]) {
+            if m > 0.0 {
+                idx.push(j);
+                val.push(m);
+            }
+        }
+    });
+    (parts, features)
+}
+
+/// Σ_t ‖r_t‖² over the rows of `r`.
+fn squared_norms(r: &[f32], d: usize) -> f64 {
+    sum_f64(r.len() / d, |t| {
+        let row = &r[t * d..(t + 1) * d];
+        dot(row, row) as f64
+    })
+}
