@@ -80,9 +80,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         cfg.lr_warmup_steps = 0;
         cfg.l1_warmup_steps = 0;
         cfg.l1_coefficient = 20.0;
-        // JumpReLU's thresholds climb by about lr per step: start them near where they end.
-        cfg.l0_coefficient = 2.0;
-        cfg.jumprelu_init_threshold = 0.5;
+        // JumpReLU's thresholds climb by about lr per step: a higher lr and a start near where
+        // they end bring its L0 under 200 in a few dozen steps (the step's cost depends on the
+        // L0, not on how it got there).
+        if arch == TrainArchitecture::JumpRelu {
+            cfg.lr = 1e-2;
+            cfg.jumprelu_init_threshold = 0.2;
+            cfg.l0_coefficient = 20.0;
+        }
         cfg.ghost_grads = name == "ghost";
         cfg.dead_after_tokens = dead_after_tokens;
         let mut trainer = Trainer::new(cfg)?;
@@ -94,6 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if warm >= 3 && (!penalised || s.l0 < 200.0) {
                 println!("{name}: warm-up {warm} steps, l0 {:.1}", s.l0);
                 break;
+            }
+            if warm % 10 == 0 {
+                eprintln!("{name}: warm-up step {warm}, l0 {:.1}", s.l0);
             }
             if warm > 2000 {
                 return Err(format!("{name}: L0 still {:.0} after {warm} steps", s.l0).into());

@@ -379,7 +379,13 @@ fn jumprelu_threshold_gradients_match_autograd() {
 /// Gated, against a reference that builds W_mag = W_enc ⊙ exp(r_mag) explicitly and
 /// freezes the decoder of the aux reconstruction with `detach`.
 #[test]
-fn gated_gradients_match_autograd() {
+fn gated_gradients_match_autograd_on_both_paths() {
+    for path in [Path::Sparse, Path::Dense] {
+        check_gated(path);
+    }
+}
+
+fn check_gated(path: Path) {
     use saelab_sae::train::gated::{loss_and_grads as gated_loss, GatedGrads, GatedParams};
     let (w, x) = random_setup(7);
     let mut r = SplitMix64::new(77);
@@ -400,6 +406,8 @@ fn gated_gradients_match_autograd() {
         &xc,
         &pre,
         lambda,
+        path,
+        &mut Scratch::default(),
         GatedGrads {
             weights: &mut grads,
             r_mag: &mut gr,
@@ -443,17 +451,17 @@ fn gated_gradients_match_autograd() {
         Ok([((&recon + &l1)? + &aux)?, recon, l1, aux])
     };
     let [total, recon_ref, l1_ref, aux_ref] = run().expect("reference forward");
-    assert_value("recon", parts.recon, &recon_ref);
-    assert_value("l1", parts.l1, &l1_ref);
-    assert_value("aux", parts.aux, &aux_ref);
+    assert_value(&format!("{path:?} recon"), parts.recon, &recon_ref);
+    assert_value(&format!("{path:?} l1"), parts.l1, &l1_ref);
+    assert_value(&format!("{path:?} aux"), parts.aux, &aux_ref);
     let gs = total.backward().expect("backward");
     let grad = |v: &Var| gs.get(v.as_tensor()).expect("gradient exists").clone();
-    assert_grad("W_enc", &grads.w_enc(), &grad(&w_enc));
-    assert_grad("b_gate", &grads.b_enc, &grad(&b_gate));
-    assert_grad("r_mag", &gr, &grad(&rm));
-    assert_grad("b_mag", &gb, &grad(&bm));
-    assert_grad("W_dec", &grads.w_dec, &grad(&w_dec));
-    assert_grad("b_dec", &grads.b_dec, &grad(&b_dec));
+    assert_grad(&format!("{path:?} W_enc"), &grads.w_enc(), &grad(&w_enc));
+    assert_grad(&format!("{path:?} b_gate"), &grads.b_enc, &grad(&b_gate));
+    assert_grad(&format!("{path:?} r_mag"), &gr, &grad(&rm));
+    assert_grad(&format!("{path:?} b_mag"), &gb, &grad(&bm));
+    assert_grad(&format!("{path:?} W_dec"), &grads.w_dec, &grad(&w_dec));
+    assert_grad(&format!("{path:?} b_dec"), &grads.b_dec, &grad(&b_dec));
 }
 
 /// The smallest |q_ti| = |s_t G_ti − r_ti| of the ghost loss, in f64.

@@ -13,12 +13,14 @@
 //! ∂W_dec[j] = Σ_t f_tj g_t;  ∂b_mag_j = Σ_t δm_tj;  ∂r_mag_j = Σ_t δm_tj s_j (π_g,tj − b_gate_j);
 //! ∂b_gate_j = Σ_t δg_tj;  ∂W_enc[:, j] = Σ_t (δg_tj + s_j δm_tj) xc_t;
 //! ∂b_dec = Σ_t g_t − W_enc Σ_t (δg_t + s ⊙ δm_t).
-//! Every sum runs over the gate's open entries only (a sparse path).
+//! Every sum runs over the gate's open entries only: gathers and scatters on the sparse path,
+//! GEMMs over matrices holding zeros elsewhere on the dense one.
 
 use rayon::prelude::*;
 
-use super::objective::LossParts;
+use super::objective::{LossParts, Path, Scratch};
 use crate::features::SparseFeatures;
+use crate::kernels::gemm::{matmul_nn, matmul_nt, matmul_tn};
 use crate::kernels::select;
 use crate::kernels::sparse::{decode, entry_dots, ByLatent};
 use crate::kernels::vector::{axpy, dot, sum_f64, sum_rows, weighted_row_sum};
@@ -38,7 +40,10 @@ pub struct GatedGrads<'a> {
 
 /// Loss parts (the aux reconstruction in `aux`, the gate's L1 in `l1`) and gradients of the
 /// Gated objective on batch `x` with centred input `xc` and gate pre-activations `pre`.
-/// Returns the features that fired (the magnitudes where the gate is open).
+/// Returns the features that fired (the magnitudes where the gate is open). `Path::Dense`
+/// does the products over the gate's entries as GEMMs, for the early steps when about half
+/// of all gates are open.
+#[allow(clippy::too_many_arguments)]
 pub fn loss_and_grads(
     w: &SaeWeights,
     p: GatedParams,
@@ -46,6 +51,8 @@ pub fn loss_and_grads(
     xc: &[f32],
     pre: &[f32],
     l1_coefficient: f32,
+    path: Path,
+    scratch: &mut Scratch,
     out: GatedGrads,
 ) -> (LossParts, SparseFeatures) {
     let (d, f_n) = (w.d_in, w.d_sae);
@@ -66,19 +73,23 @@ pub fn loss_and_grads(
         .zip(&gate.idx)
         .map(|(&m, &j)| (m + p.b_mag[j as usize]).max(0.0))
         .collect();
+    let ops = EntryOps {
+        f: &gate,
+        w_dec: &w.w_dec,
+        d,
+        path,
+    };
 
     let mut parts = LossParts::default();
     // Main reconstruction from the magnitudes.
-    let mut recon = vec![0.0f32; rows * d];
-    decode(&gate, Some(&mag), &w.w_dec, d, Some(&w.b_dec), &mut recon);
-    let e: Vec<f32> = recon.par_iter().zip(x).map(|(a, b)| a - b).collect();
+    let mut e = ops.decode(&mag, &w.b_dec, scratch);
+    e.par_iter_mut().zip(x).for_each(|(a, b)| *a -= b);
     parts.sse = squared_norms(&e, d);
     parts.recon = parts.sse / rows as f64;
     let g: Vec<f32> = e.par_iter().map(|v| 2.0 * inv_b * v).collect();
 
     // Aux reconstruction from the gate values through the (frozen) decoder.
-    let mut aux = vec![0.0f32; rows * d];
-    decode(&gate, None, &w.w_dec, d, Some(&w.b_dec), &mut aux);
+    let mut aux = ops.decode(&gate.val, &w.b_dec, scratch);
     aux.par_iter_mut().zip(x).for_each(|(a, b)| *a -= b);
     parts.aux = squared_norms(&aux, d) / rows as f64;
     let h: Vec<f32> = aux.par_iter().map(|v| 2.0 * inv_b * v).collect();
@@ -89,12 +100,14 @@ pub fn loss_and_grads(
             val.iter().map(|&v| v as f64).sum()
         });
 
-    let dm: Vec<f32> = entry_dots(&gate, &g, &w.w_dec, d)
+    let dm: Vec<f32> = ops
+        .dots(&g, scratch)
         .into_iter()
         .zip(&mag)
         .map(|(dot, &m)| if m > 0.0 { dot } else { 0.0 })
         .collect();
-    let dg: Vec<f32> = entry_dots(&gate, &h, &w.w_dec, d)
+    let dg: Vec<f32> = ops
+        .dots(&h, scratch)
         .into_iter()
         .map(|dot| dot + l1_coefficient * inv_b)
         .collect();
@@ -108,8 +121,8 @@ pub fn loss_and_grads(
 
     let by = ByLatent::new(&gate);
     let grads = out.weights;
-    by.accumulate(&mag, &g, d, &mut grads.w_dec, false);
-    by.accumulate(&enc, xc, d, &mut grads.w_enc_t, false);
+    ops.accumulate(&by, &mag, &g, &mut grads.w_dec, scratch);
+    ops.accumulate(&by, &enc, xc, &mut grads.w_enc_t, scratch);
     grads.b_enc = by.sums(&dg);
     out.b_mag.copy_from_slice(&by.sums(&dm));
     out.r_mag.copy_from_slice(&by.sums(&dm_r));
@@ -128,6 +141,92 @@ pub fn loss_and_grads(
         }
     });
     (parts, features)
+}
+
+/// The three products over a set of entries (one coefficient per entry), on either path.
+struct EntryOps<'a> {
+    f: &'a SparseFeatures,
+    w_dec: &'a [f32],
+    d: usize,
+    path: Path,
+}
+
+impl EntryOps<'_> {
+    /// `bias + Σ_e coeff[e] W_dec[idx[e]]` per row.
+    fn decode(&self, coeff: &[f32], bias: &[f32], scratch: &mut Scratch) -> Vec<f32> {
+        let (rows, d) = (self.f.rows, self.d);
+        let mut out = vec![0.0f32; rows * d];
+        match self.path {
+            Path::Sparse => decode(self.f, Some(coeff), self.w_dec, d, Some(bias), &mut out),
+            Path::Dense => {
+                scatter(self.f, coeff, &mut scratch.f);
+                matmul_nn(
+                    &mut out,
+                    &scratch.f,
+                    self.w_dec,
+                    rows,
+                    self.f.d_sae,
+                    d,
+                    false,
+                );
+                out.par_chunks_mut(d).for_each(|r| axpy(r, 1.0, bias));
+            }
+        }
+        out
+    }
+
+    /// `⟨g_t, W_dec[j]⟩` at every entry (t, j).
+    fn dots(&self, g: &[f32], scratch: &mut Scratch) -> Vec<f32> {
+        match self.path {
+            Path::Sparse => entry_dots(self.f, g, self.w_dec, self.d),
+            Path::Dense => {
+                let (rows, f_n) = (self.f.rows, self.f.d_sae);
+                scratch.df.resize(rows * f_n, 0.0);
+                matmul_nt(&mut scratch.df, g, self.w_dec, rows, self.d, f_n, false);
+                let all = &scratch.df;
+                (0..rows)
+                    .into_par_iter()
+                    .flat_map_iter(|t| {
+                        let (idx, _) = self.f.row(t);
+                        idx.iter().map(move |&j| all[t * f_n + j as usize])
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// `out[j] = Σ_{entries e of latent j} coeff[e] src[row(e)]`, `out` `[d_sae, d]`.
+    fn accumulate(
+        &self,
+        by: &ByLatent,
+        coeff: &[f32],
+        src: &[f32],
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        match self.path {
+            Path::Sparse => by.accumulate(coeff, src, self.d, out, false),
+            Path::Dense => {
+                scatter(self.f, coeff, &mut scratch.f);
+                let (rows, f_n) = (self.f.rows, self.f.d_sae);
+                matmul_tn(out, &scratch.f, src, f_n, rows, self.d, false);
+            }
+        }
+    }
+}
+
+/// One coefficient per entry of `f`, as a dense `[rows, d_sae]` matrix in `out`.
+fn scatter(f: &SparseFeatures, coeff: &[f32], out: &mut Vec<f32>) {
+    out.resize(f.rows * f.d_sae, 0.0);
+    out.par_chunks_mut(f.d_sae)
+        .enumerate()
+        .for_each(|(t, row)| {
+            row.fill(0.0);
+            let r = f.row_ptr[t]..f.row_ptr[t + 1];
+            for (&j, &c) in f.idx[r.clone()].iter().zip(&coeff[r]) {
+                row[j as usize] = c;
+            }
+        });
 }
 
 /// Σ_t ‖r_t‖² over the rows of `r`.

@@ -72,8 +72,8 @@ pub enum Path {
 /// Reusable `[rows, d_sae]` buffers for the dense path.
 #[derive(Default)]
 pub struct Scratch {
-    f: Vec<f32>,
-    df: Vec<f32>,
+    pub(super) f: Vec<f32>,
+    pub(super) df: Vec<f32>,
 }
 
 /// `x − b_dec` (or `x`) and the pre-activations of a batch.

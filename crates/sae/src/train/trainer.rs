@@ -2,6 +2,7 @@
 //! weights, Adam's moments, the schedules and the firing statistics; `dictionary()` gives
 //! the trained dictionary in its inference form.
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::adam::{Adam, AdamStep};
@@ -23,8 +24,9 @@ use crate::kernels::select;
 use crate::kernels::vector::{dot, sum_f64, sum_rows};
 use crate::weights::SaeWeights;
 
-/// Above this fraction of nonzero features, a ReLU or JumpReLU step uses dense products: at high
-/// density a GEMM does the same arithmetic many times faster than gathers and scatters.
+/// Above this fraction of nonzero features (open gates for Gated), a penalised trainer's
+/// step uses dense products: at high density a GEMM does the same arithmetic many times
+/// faster than gathers and scatters.
 pub const DENSE_PATH_DENSITY: f64 = 0.05;
 
 /// What one step did. Losses are in training units (after the input scale).
@@ -181,10 +183,7 @@ impl Trainer {
             false => 0.0,
         };
         let (parts, features, path) = match self.cfg.architecture {
-            TrainArchitecture::Gated => {
-                let (parts, features) = self.gated_grads(x, &xc, penalty)?;
-                (parts, features, Path::Sparse)
-            }
+            TrainArchitecture::Gated => self.gated_grads(x, &xc, penalty)?,
             _ => self.standard_grads(x, &xc, penalty),
         };
         if !parts.total().is_finite() {
@@ -353,13 +352,18 @@ impl Trainer {
         x: &[f32],
         xc: &[f32],
         penalty: f32,
-    ) -> Result<(LossParts, SparseFeatures)> {
+    ) -> Result<(LossParts, SparseFeatures, Path)> {
+        let open = self.pre.par_iter().filter(|v| **v > 0.0).count();
+        let path = match open as f64 / self.pre.len().max(1) as f64 > DENSE_PATH_DENSITY {
+            true => Path::Dense,
+            false => Path::Sparse,
+        };
         let [r_mag, b_mag] = &mut self.extra[..] else {
             return Err(SaeError::Input(
                 "a Gated trainer must hold r_mag and b_mag".into(),
             ));
         };
-        Ok(gated::loss_and_grads(
+        let (parts, features) = gated::loss_and_grads(
             &self.weights,
             GatedParams {
                 r_mag: &r_mag.value,
@@ -369,12 +373,15 @@ impl Trainer {
             xc,
             &self.pre,
             penalty,
+            path,
+            &mut self.scratch,
             GatedGrads {
                 weights: &mut self.grads,
                 r_mag: &mut r_mag.grad,
                 b_mag: &mut b_mag.grad,
             },
-        ))
+        );
+        Ok((parts, features, path))
     }
 
     /// Input scale and `b_dec` from the first batch.
