@@ -33,19 +33,25 @@ fn train(cfg: TrainConfig, batch: usize, seed: u64) -> (Trainer, SparseSource) {
     (trainer, source)
 }
 
+/// Trains on batches of 1,024 and asserts that at least 90% of the true directions are found.
+fn train_and_recover(what: &str, cfg: TrainConfig, seed: u64) -> (Trainer, SparseSource) {
+    let (trainer, source) = train(cfg, 1024, seed);
+    let rec = recovered_fraction(&source.truth, &trainer.weights().w_dec, D, 0.9);
+    assert!(
+        rec >= 0.9,
+        "{what} recovered {:.1}% of the true directions",
+        rec * 100.0
+    );
+    (trainer, source)
+}
+
 #[test]
 fn topk_recovers_the_true_directions() {
     let mut cfg = TrainConfig::new(TrainArchitecture::TopK { k: PER_SAMPLE }, D, 4096, 800);
     cfg.lr = 2e-3;
     cfg.dead_after_tokens = 20_000;
     cfg.seed = 1;
-    let (trainer, source) = train(cfg, 1024, 11);
-    let rec = recovered_fraction(&source.truth, &trainer.weights().w_dec, D, 0.9);
-    assert!(
-        rec >= 0.9,
-        "TopK recovered {:.1}% of the true directions",
-        rec * 100.0
-    );
+    train_and_recover("TopK", cfg, 11);
 }
 
 #[test]
@@ -68,13 +74,8 @@ fn relu_l1_recovers_the_true_directions_and_ghost_grads_keep_latents_alive() {
     };
     let mut dead = Vec::new();
     for ghost_grads in [false, true] {
-        let (trainer, mut source) = train(config(ghost_grads), 1024, 12);
-        let rec = recovered_fraction(&source.truth, &trainer.weights().w_dec, D, 0.9);
-        assert!(
-            rec >= 0.9,
-            "ReLU-L1 (ghost grads {ghost_grads}) recovered {:.1}% of the true directions",
-            rec * 100.0
-        );
+        let what = format!("ReLU-L1 (ghost grads {ghost_grads})");
+        let (trainer, mut source) = train_and_recover(&what, config(ghost_grads), 12);
         // Dead: silent over the next 20 batches (20,480 tokens).
         use saelab_sae::Dictionary;
         let sae = trainer.dictionary();
@@ -100,13 +101,7 @@ fn batch_topk_recovers_the_true_directions_and_keeps_l0_at_inference() {
     cfg.lr = 2e-3;
     cfg.dead_after_tokens = 20_000;
     cfg.seed = 3;
-    let (trainer, mut source) = train(cfg, 1024, 13);
-    let rec = recovered_fraction(&source.truth, &trainer.weights().w_dec, D, 0.9);
-    assert!(
-        rec >= 0.9,
-        "BatchTopK recovered {:.1}% of the true directions",
-        rec * 100.0
-    );
+    let (trainer, mut source) = train_and_recover("BatchTopK", cfg, 13);
     // At inference the learned threshold stands in for the batch's k·B cut: L0 stays near k.
     use saelab_sae::Dictionary;
     let x = source.batch(2048);
@@ -131,13 +126,7 @@ fn jumprelu_recovers_the_true_directions() {
     cfg.jumprelu_bandwidth = 0.1;
     cfg.l1_warmup_steps = 100;
     cfg.seed = 4;
-    let (trainer, source) = train(cfg, 1024, 14);
-    let rec = recovered_fraction(&source.truth, &trainer.weights().w_dec, D, 0.9);
-    assert!(
-        rec >= 0.9,
-        "JumpReLU recovered {:.1}% of the true directions",
-        rec * 100.0
-    );
+    train_and_recover("JumpReLU", cfg, 14);
 }
 
 #[test]
@@ -148,11 +137,5 @@ fn gated_recovers_the_true_directions() {
     cfg.l1_coefficient = 8.0;
     cfg.l1_warmup_steps = 100;
     cfg.seed = 4;
-    let (trainer, source) = train(cfg, 1024, 14);
-    let rec = recovered_fraction(&source.truth, &trainer.weights().w_dec, D, 0.9);
-    assert!(
-        rec >= 0.9,
-        "Gated recovered {:.1}% of the true directions",
-        rec * 100.0
-    );
+    train_and_recover("Gated", cfg, 14);
 }

@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::objective::{LossParts, Path, Scratch};
+use super::objective::{scatter_dense, LossParts, Path, Scratch};
 use crate::features::SparseFeatures;
 use crate::kernels::gemm::{matmul_nn, matmul_nt, matmul_tn};
 use crate::kernels::select;
@@ -159,7 +159,7 @@ impl EntryOps<'_> {
         match self.path {
             Path::Sparse => decode(self.f, Some(coeff), self.w_dec, d, Some(bias), &mut out),
             Path::Dense => {
-                scatter(self.f, coeff, &mut scratch.f);
+                scatter_dense(self.f, coeff, &mut scratch.f);
                 matmul_nn(
                     &mut out,
                     &scratch.f,
@@ -207,26 +207,12 @@ impl EntryOps<'_> {
         match self.path {
             Path::Sparse => by.accumulate(coeff, src, self.d, out, false),
             Path::Dense => {
-                scatter(self.f, coeff, &mut scratch.f);
+                scatter_dense(self.f, coeff, &mut scratch.f);
                 let (rows, f_n) = (self.f.rows, self.f.d_sae);
                 matmul_tn(out, &scratch.f, src, f_n, rows, self.d, false);
             }
         }
     }
-}
-
-/// One coefficient per entry of `f`, as a dense `[rows, d_sae]` matrix in `out`.
-fn scatter(f: &SparseFeatures, coeff: &[f32], out: &mut Vec<f32>) {
-    out.resize(f.rows * f.d_sae, 0.0);
-    out.par_chunks_mut(f.d_sae)
-        .enumerate()
-        .for_each(|(t, row)| {
-            row.fill(0.0);
-            let r = f.row_ptr[t]..f.row_ptr[t + 1];
-            for (&j, &c) in f.idx[r.clone()].iter().zip(&coeff[r]) {
-                row[j as usize] = c;
-            }
-        });
 }
 
 /// Σ_t ‖r_t‖² over the rows of `r`.

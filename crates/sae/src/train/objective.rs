@@ -116,7 +116,7 @@ pub fn loss_and_grads(
     // Reconstruction x̂ = f W_dec + b_dec.
     let mut recon = vec![0.0f32; rows * d];
     if path == Path::Dense {
-        scatter_dense(feats, &mut scratch.f);
+        scatter_dense(feats, &feats.val, &mut scratch.f);
         matmul_nn(&mut recon, &scratch.f, &w.w_dec, rows, f_n, d, false);
         recon.par_chunks_mut(d).for_each(|r| axpy(r, 1.0, &w.b_dec));
     } else {
@@ -235,16 +235,17 @@ pub fn loss_and_grads(
     (parts, recon)
 }
 
-/// Materialises sparse features as a dense `[rows, d_sae]` matrix in `out`.
-fn scatter_dense(f: &SparseFeatures, out: &mut Vec<f32>) {
+/// One coefficient per entry of `f` (its values, or gradients at its entries) as a dense
+/// `[rows, d_sae]` matrix in `out`, zeros elsewhere.
+pub(super) fn scatter_dense(f: &SparseFeatures, coeff: &[f32], out: &mut Vec<f32>) {
     out.resize(f.rows * f.d_sae, 0.0);
     out.par_chunks_mut(f.d_sae)
         .enumerate()
         .for_each(|(t, row)| {
             row.fill(0.0);
-            let (idx, val) = f.row(t);
-            for (&j, &v) in idx.iter().zip(val) {
-                row[j as usize] = v;
+            let r = f.row_ptr[t]..f.row_ptr[t + 1];
+            for (&j, &c) in f.idx[r.clone()].iter().zip(&coeff[r]) {
+                row[j as usize] = c;
             }
         });
 }
