@@ -396,7 +396,7 @@ fn check_gated(path: Path) {
     let xc = forward_pre(&w, &x, true, &mut pre);
     let mut grads = SaeWeights::zeros(D, F);
     let (mut gr, mut gb) = (vec![0.0f32; F], vec![0.0f32; F]);
-    let (parts, features) = gated_loss(
+    let (parts, features, taken) = gated_loss(
         &w,
         GatedParams {
             r_mag: &r_mag,
@@ -406,7 +406,7 @@ fn check_gated(path: Path) {
         &xc,
         &pre,
         lambda,
-        path,
+        Some(path),
         &mut Scratch::default(),
         GatedGrads {
             weights: &mut grads,
@@ -414,6 +414,7 @@ fn check_gated(path: Path) {
             b_mag: &mut gb,
         },
     );
+    assert_eq!(taken, path);
     let gate_open = pre.iter().filter(|v| **v > 0.0).count();
     assert!(
         features.nnz() > B && features.nnz() < gate_open,

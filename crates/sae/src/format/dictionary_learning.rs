@@ -49,10 +49,11 @@ pub fn load(dir: &Path) -> Result<Sae> {
     let mut state = StateDict::open(&dir.join(WEIGHTS_FILE))?;
     let mut w = SaeWeights::zeros(d_in, d_sae);
     let mut apply_b_dec_to_input = true;
-    // `nn.Linear` encoder/decoder pair, as AutoEncoder, AutoEncoderNew and the TopK classes.
-    let linear = |state: &mut StateDict, w: &mut SaeWeights| -> Result<()> {
+    // `nn.Linear` encoder/decoder pair, as AutoEncoder, AutoEncoderNew, the TopK classes and
+    // GatedAutoEncoder (whose encoder bias is `gate_bias`).
+    let linear = |state: &mut StateDict, w: &mut SaeWeights, bias: &str| -> Result<()> {
         w.w_enc_t = state.read_f32("encoder.weight", &[d_sae, d_in])?;
-        w.b_enc = state.read_f32("encoder.bias", &[d_sae])?;
+        w.b_enc = state.read_f32(bias, &[d_sae])?;
         w.w_dec = transpose(
             &state.read_f32("decoder.weight", &[d_in, d_sae])?,
             d_in,
@@ -69,12 +70,12 @@ pub fn load(dir: &Path) -> Result<Sae> {
     };
     let activation = match dict_class {
         "AutoEncoder" => {
-            linear(&mut state, &mut w)?;
+            linear(&mut state, &mut w, "encoder.bias")?;
             w.b_dec = state.read_f32("bias", &[d_in])?;
             Activation::Relu
         }
         "AutoEncoderNew" => {
-            linear(&mut state, &mut w)?;
+            linear(&mut state, &mut w, "encoder.bias")?;
             w.b_dec = state.read_f32("decoder.bias", &[d_in])?;
             apply_b_dec_to_input = false;
             Activation::Relu
@@ -90,7 +91,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
             }
         }
         "AutoEncoderTopK" => {
-            linear(&mut state, &mut w)?;
+            linear(&mut state, &mut w, "encoder.bias")?;
             w.b_dec = state.read_f32("b_dec", &[d_in])?;
             Activation::TopK {
                 k: topk_k(&mut state, &trainer, d_sae)?,
@@ -98,7 +99,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
         }
         "BatchTopKSAE" | "MatryoshkaBatchTopKSAE" => {
             if dict_class == "BatchTopKSAE" {
-                linear(&mut state, &mut w)?;
+                linear(&mut state, &mut w, "encoder.bias")?;
                 w.b_dec = state.read_f32("b_dec", &[d_in])?;
             } else {
                 raw(&mut state, &mut w)?;
@@ -109,13 +110,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
             }
         }
         "GatedAutoEncoder" => {
-            w.w_enc_t = state.read_f32("encoder.weight", &[d_sae, d_in])?;
-            w.b_enc = state.read_f32("gate_bias", &[d_sae])?;
-            w.w_dec = transpose(
-                &state.read_f32("decoder.weight", &[d_in, d_sae])?,
-                d_in,
-                d_sae,
-            );
+            linear(&mut state, &mut w, "gate_bias")?;
             w.b_dec = state.read_f32("decoder_bias", &[d_in])?;
             Activation::Gated {
                 r_mag: state.read_f32("r_mag", &[d_sae])?,

@@ -19,6 +19,7 @@
 use rayon::prelude::*;
 
 use super::objective::{scatter_dense, LossParts, Path, Scratch};
+use super::trainer::DENSE_PATH_DENSITY;
 use crate::features::SparseFeatures;
 use crate::kernels::gemm::{matmul_nn, matmul_nt, matmul_tn};
 use crate::kernels::select;
@@ -40,9 +41,10 @@ pub struct GatedGrads<'a> {
 
 /// Loss parts (the aux reconstruction in `aux`, the gate's L1 in `l1`) and gradients of the
 /// Gated objective on batch `x` with centred input `xc` and gate pre-activations `pre`.
-/// Returns the features that fired (the magnitudes where the gate is open). `Path::Dense`
-/// does the products over the gate's entries as GEMMs, for the early steps when about half
-/// of all gates are open.
+/// Returns the features that fired (the magnitudes where the gate is open) and the path
+/// taken. `Path::Dense` does the products over the gate's entries as GEMMs, for the early
+/// steps when about half of all gates are open; `path: None` takes it when more than
+/// `DENSE_PATH_DENSITY` of the gates are open.
 #[allow(clippy::too_many_arguments)]
 pub fn loss_and_grads(
     w: &SaeWeights,
@@ -51,10 +53,10 @@ pub fn loss_and_grads(
     xc: &[f32],
     pre: &[f32],
     l1_coefficient: f32,
-    path: Path,
+    path: Option<Path>,
     scratch: &mut Scratch,
     out: GatedGrads,
-) -> (LossParts, SparseFeatures) {
+) -> (LossParts, SparseFeatures, Path) {
     let (d, f_n) = (w.d_in, w.d_sae);
     let rows = x.len() / d;
     let inv_b = 1.0 / rows as f32;
@@ -62,6 +64,12 @@ pub fn loss_and_grads(
 
     // The gate's open entries, with the gate value; the magnitudes on the same entries.
     let gate = select::above_threshold(pre, rows, f_n, None);
+    let path = path.unwrap_or(
+        match gate.nnz() as f64 / (rows * f_n).max(1) as f64 > DENSE_PATH_DENSITY {
+            true => Path::Dense,
+            false => Path::Sparse,
+        },
+    );
     let mag_in: Vec<f32> = gate
         .val
         .iter()
@@ -140,7 +148,7 @@ pub fn loss_and_grads(
             }
         }
     });
-    (parts, features)
+    (parts, features, path)
 }
 
 /// The three products over a set of entries (one coefficient per entry), on either path.

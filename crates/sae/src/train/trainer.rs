@@ -2,7 +2,6 @@
 //! weights, Adam's moments, the schedules and the firing statistics; `dictionary()` gives
 //! the trained dictionary in its inference form.
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::adam::{Adam, AdamStep};
@@ -353,17 +352,12 @@ impl Trainer {
         xc: &[f32],
         penalty: f32,
     ) -> Result<(LossParts, SparseFeatures, Path)> {
-        let open = self.pre.par_iter().filter(|v| **v > 0.0).count();
-        let path = match open as f64 / self.pre.len().max(1) as f64 > DENSE_PATH_DENSITY {
-            true => Path::Dense,
-            false => Path::Sparse,
-        };
         let [r_mag, b_mag] = &mut self.extra[..] else {
             return Err(SaeError::Input(
                 "a Gated trainer must hold r_mag and b_mag".into(),
             ));
         };
-        let (parts, features) = gated::loss_and_grads(
+        Ok(gated::loss_and_grads(
             &self.weights,
             GatedParams {
                 r_mag: &r_mag.value,
@@ -373,15 +367,14 @@ impl Trainer {
             xc,
             &self.pre,
             penalty,
-            path,
+            None,
             &mut self.scratch,
             GatedGrads {
                 weights: &mut self.grads,
                 r_mag: &mut r_mag.grad,
                 b_mag: &mut b_mag.grad,
             },
-        );
-        Ok((parts, features, path))
+        ))
     }
 
     /// Input scale and `b_dec` from the first batch.
