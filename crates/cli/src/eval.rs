@@ -9,10 +9,10 @@ use saelab_data::{windows, Packing, WindowConfig};
 use saelab_eval::tokens::first_tokens;
 use saelab_eval::{evaluate, EvalDictionary, EvalOptions};
 use saelab_model::HookPoint;
-use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
+use crate::sae_arg::load_dictionary;
 use crate::train::write_atomic;
 use crate::ModelArg;
 
@@ -78,7 +78,14 @@ pub fn run(args: Args) -> Result<()> {
     let dictionaries = args
         .sae
         .iter()
-        .map(|spec| load_dictionary(spec, override_hook, cfg))
+        .map(|spec| {
+            load_dictionary(spec, override_hook, cfg).map(|d| EvalDictionary {
+                name: d.name,
+                path: d.path,
+                hook: d.hook,
+                sae: d.sae,
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
 
     let corpus = args.corpus.open()?;
@@ -148,41 +155,6 @@ fn write_report(json: &Path, report: Option<&Path>) -> Result<PathBuf> {
             saelab_report::write_eval_report(json, &path)?;
             path
         }
-    })
-}
-
-/// `DIR` or `NAME=DIR`; the hook comes from `--hook`, else the dictionary's metadata.
-fn load_dictionary(
-    spec: &str,
-    override_hook: Option<HookPoint>,
-    cfg: &saelab_model::ModelConfig,
-) -> Result<EvalDictionary> {
-    let (name, dir) = match spec.split_once('=') {
-        Some((name, dir)) if !name.is_empty() && !Path::new(spec).exists() => {
-            (name.to_string(), PathBuf::from(dir))
-        }
-        _ => {
-            let dir = PathBuf::from(spec);
-            let name = dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| spec.to_string());
-            (name, dir)
-        }
-    };
-    let sae = saelab_sae::format::load_any(&dir).with_context(|| format!("--sae {spec}"))?;
-    let hook = match (override_hook, sae.metadata().hook_name.as_deref()) {
-        (Some(h), _) => h,
-        (None, Some(name)) => {
-            HookPoint::parse(name, cfg).with_context(|| format!("--sae {spec}: its hook_name"))?
-        }
-        (None, None) => bail!("--sae {spec}: the dictionary does not name its hook; pass --hook"),
-    };
-    Ok(EvalDictionary {
-        name,
-        path: dir.display().to_string(),
-        hook,
-        sae,
     })
 }
 

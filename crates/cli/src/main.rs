@@ -6,9 +6,12 @@ mod bench_cache;
 mod corpus;
 mod corpus_arg;
 mod eval;
+mod features;
 mod harvest;
 mod progress;
 mod report;
+mod sae_arg;
+mod serve;
 mod train;
 mod train_config;
 mod train_eval;
@@ -76,8 +79,12 @@ enum Command {
     Train(train::Args),
     /// Evaluate dictionaries: reconstruction, sparsity, spliced CE/KL and baselines.
     Eval(eval::Args),
+    /// Build a feature database: examples, logit lens, nearest features (browse with serve).
+    Features(features::Args),
     /// Write the HTML report of a training run folder or an eval file.
     Report(report::Args),
+    /// Browse a feature database in a local web app (prints its URL).
+    Serve(serve::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -138,7 +145,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Harvest(args) => harvest::run(args)?,
         Command::Train(args) => train::run(args)?,
         Command::Eval(args) => eval::run(args)?,
+        Command::Features(args) => features::run(args)?,
         Command::Report(args) => report::run(args)?,
+        Command::Serve(args) => serve::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

@@ -1,0 +1,49 @@
+//! `--sae [NAME=]DIR`: a dictionary folder (SAELens, dictionary_learning or sparsify),
+//! optionally named, at the hook `--hook` gives or its own metadata names.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use saelab_model::{HookPoint, ModelConfig};
+use saelab_sae::{Dictionary, Sae};
+
+pub struct NamedDictionary {
+    pub name: String,
+    pub path: String,
+    pub hook: HookPoint,
+    pub sae: Sae,
+}
+
+pub fn load_dictionary(
+    spec: &str,
+    override_hook: Option<HookPoint>,
+    cfg: &ModelConfig,
+) -> Result<NamedDictionary> {
+    let (name, dir) = match spec.split_once('=') {
+        Some((name, dir)) if !name.is_empty() && !Path::new(spec).exists() => {
+            (name.to_string(), PathBuf::from(dir))
+        }
+        _ => {
+            let dir = PathBuf::from(spec);
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| spec.to_string());
+            (name, dir)
+        }
+    };
+    let sae = saelab_sae::format::load_any(&dir).with_context(|| format!("--sae {spec}"))?;
+    let hook = match (override_hook, sae.metadata().hook_name.as_deref()) {
+        (Some(h), _) => h,
+        (None, Some(name)) => {
+            HookPoint::parse(name, cfg).with_context(|| format!("--sae {spec}: its hook_name"))?
+        }
+        (None, None) => bail!("--sae {spec}: the dictionary does not name its hook; pass --hook"),
+    };
+    Ok(NamedDictionary {
+        name,
+        path: dir.display().to_string(),
+        hook,
+        sae,
+    })
+}

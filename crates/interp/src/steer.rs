@@ -1,0 +1,246 @@
+//! Steering: greedy generation with one feature pushed at its hook, next to the unsteered
+//! continuation of the same prompt.
+//!
+//! The direction is the feature's decoder row in the hook's own units. A [`Sae`] keeps
+//! `W_dec` in training units (inputs were multiplied by `input_scale` before encoding and
+//! reconstructions divided by it), so the direction added to the activations is
+//! `d = W_dec[i] / input_scale`: one unit of feature activation moves the reconstruction
+//! by exactly `d`.
+
+use std::time::Instant;
+
+use candle_core::{DType, IndexOp, Tensor};
+use saelab_model::generate::argmax;
+use saelab_model::{Batch, HookPoint, Hooks, LoadedModel};
+use saelab_sae::{Dictionary, Sae};
+
+use crate::error::{InterpError, Result};
+use crate::fires::context_ids;
+
+/// How the feature is pushed at every position.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SteerMode {
+    /// `x + c·d`.
+    Add { coefficient: f32 },
+    /// `x + (v − f_i(x))·d`: the feature's activation moved to `v` (its other features and
+    /// the reconstruction error untouched).
+    Clamp { value: f32 },
+}
+
+pub struct SteerRequest<'a> {
+    pub hook: HookPoint,
+    pub sae: &'a Sae,
+    pub feature: usize,
+    pub mode: SteerMode,
+    pub prompt: &'a str,
+    /// New tokens per continuation, at most.
+    pub max_new: usize,
+    /// Generation stops here, whatever is left to generate.
+    pub deadline: Instant,
+}
+
+/// Why a continuation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// It reached the requested number of tokens.
+    Length,
+    /// The model produced its end-of-sequence token.
+    EndOfSequence,
+    /// The deadline passed first.
+    Deadline,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Continuation {
+    pub ids: Vec<u32>,
+    pub text: String,
+    pub stop: Stop,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Steered {
+    /// The prompt as the model saw it (start token first, as in the scan's windows).
+    pub prompt_ids: Vec<u32>,
+    pub unsteered: Continuation,
+    pub steered: Continuation,
+}
+
+/// Generates both continuations a token at a time, in lockstep, so a deadline cuts both at
+/// about the same length.
+pub fn steer(loaded: &LoadedModel, request: &SteerRequest<'_>) -> Result<Steered> {
+    let model = &loaded.model;
+    let sae = request.sae;
+    let width = request.hook.width(&model.cfg);
+    if sae.d_in() != width {
+        return Err(InterpError::invalid(
+            "dictionary",
+            format!(
+                "reads {} values per token but hook {} has {width}",
+                sae.d_in(),
+                request.hook
+            ),
+        ));
+    }
+    if request.feature >= sae.d_sae() {
+        return Err(InterpError::invalid(
+            "feature",
+            format!(
+                "{} is outside the dictionary's {} features",
+                request.feature,
+                sae.d_sae()
+            ),
+        ));
+    }
+    let strength = match request.mode {
+        SteerMode::Add { coefficient } => coefficient,
+        SteerMode::Clamp { value } => value,
+    };
+    if !strength.is_finite() {
+        return Err(InterpError::invalid(
+            "coefficient",
+            "must be a finite number",
+        ));
+    }
+    let prompt_ids = context_ids(&loaded.tokenizer, request.prompt)?;
+    let total = prompt_ids.len() + request.max_new;
+    if total > model.cfg.context_length {
+        return Err(InterpError::invalid(
+            "prompt",
+            format!(
+                "{} tokens plus {} new ones exceed the model's context of {} tokens",
+                prompt_ids.len(),
+                request.max_new,
+                model.cfg.context_length
+            ),
+        ));
+    }
+    let direction = decoder_direction(sae, request.feature);
+    let direction_d = Tensor::from_slice(&direction, width, model.device())?;
+    let stop_id = loaded.tokenizer.eos_id();
+
+    let mut plain = Generation::new(&prompt_ids);
+    let mut pushed = Generation::new(&prompt_ids);
+    for _ in 0..request.max_new {
+        if Instant::now() >= request.deadline {
+            plain.finish(Stop::Deadline);
+            pushed.finish(Stop::Deadline);
+            break;
+        }
+        if plain.running() {
+            let logits = last_logits(loaded, &plain.ids, Hooks::logits())?;
+            plain.push(argmax(&logits), stop_id);
+        }
+        if pushed.running() {
+            let hooks = Hooks::logits().edit(request.hook, |x| {
+                push_feature(x, &direction_d, sae, request.feature, request.mode)
+            });
+            let logits = last_logits(loaded, &pushed.ids, hooks)?;
+            pushed.push(argmax(&logits), stop_id);
+        }
+        if !plain.running() && !pushed.running() {
+            break;
+        }
+    }
+    let prompt_len = prompt_ids.len();
+    Ok(Steered {
+        unsteered: plain.into_continuation(loaded, prompt_len)?,
+        steered: pushed.into_continuation(loaded, prompt_len)?,
+        prompt_ids,
+    })
+}
+
+/// Feature `i`'s decoder row in the hook's units (see the module's note on `input_scale`).
+pub fn decoder_direction(sae: &Sae, feature: usize) -> Vec<f32> {
+    let d_in = sae.d_in();
+    sae.weights.w_dec[feature * d_in..(feature + 1) * d_in]
+        .iter()
+        .map(|v| v / sae.input_scale)
+        .collect()
+}
+
+/// The edit applied at the hook: `x [batch, seq, d_in]` plus the direction scaled per
+/// position.
+fn push_feature(
+    x: &Tensor,
+    direction_d: &Tensor,
+    sae: &Sae,
+    feature: usize,
+    mode: SteerMode,
+) -> candle_core::Result<Tensor> {
+    let dtype = x.dtype();
+    let x32 = x.to_dtype(DType::F32)?;
+    let direction = direction_d.to_dtype(DType::F32)?;
+    let steered = match mode {
+        SteerMode::Add { coefficient } => {
+            x32.broadcast_add(&(direction * f64::from(coefficient))?)?
+        }
+        SteerMode::Clamp { value } => {
+            let (batch, seq, d_in) = x32.dims3()?;
+            let x_td = x32.flatten_all()?.to_vec1::<f32>()?;
+            let features = sae
+                .encode(&x_td)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            let shift_t: Vec<f32> = (0..batch * seq)
+                .map(|t| {
+                    let (idx, val) = features.row(t);
+                    let current = idx.binary_search(&(feature as u32)).map_or(0.0, |k| val[k]);
+                    value - current
+                })
+                .collect();
+            let shift = Tensor::from_vec(shift_t, (batch, seq, 1), x.device())?;
+            let push = shift.broadcast_mul(&direction.reshape((1, 1, d_in))?)?;
+            (x32 + push)?
+        }
+    };
+    steered.to_dtype(dtype)
+}
+
+fn last_logits(loaded: &LoadedModel, ids: &[u32], mut hooks: Hooks<'_>) -> Result<Vec<f32>> {
+    let out = loaded.model.forward(&Batch::single(ids), &mut hooks)?;
+    let logits = out
+        .logits
+        .ok_or_else(|| InterpError::invalid("forward", "returned no logits"))?;
+    Ok(logits
+        .i((0, ids.len() - 1))?
+        .to_dtype(DType::F32)?
+        .to_vec1::<f32>()?)
+}
+
+/// One greedy continuation in progress.
+struct Generation {
+    ids: Vec<u32>,
+    stop: Option<Stop>,
+}
+
+impl Generation {
+    fn new(prompt: &[u32]) -> Self {
+        Generation {
+            ids: prompt.to_vec(),
+            stop: None,
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.stop.is_none()
+    }
+
+    fn push(&mut self, id: u32, stop_id: Option<u32>) {
+        self.ids.push(id);
+        if Some(id) == stop_id {
+            self.stop = Some(Stop::EndOfSequence);
+        }
+    }
+
+    fn finish(&mut self, why: Stop) {
+        self.stop.get_or_insert(why);
+    }
+
+    fn into_continuation(self, loaded: &LoadedModel, prompt_len: usize) -> Result<Continuation> {
+        let ids = self.ids[prompt_len..].to_vec();
+        Ok(Continuation {
+            text: loaded.tokenizer.decode(&ids)?,
+            ids,
+            stop: self.stop.unwrap_or(Stop::Length),
+        })
+    }
+}
