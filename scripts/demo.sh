@@ -2,8 +2,9 @@
 # saelab's main job on the embedded default, end to end: set up, harvest activations of the
 # default model (SmolLM2-135M-Instruct, blocks.6.hook_resid_post) from the default corpus,
 # train a small family of dictionaries at once from that cache, evaluate them (spliced CE/KL,
-# baselines, every metric of METRICS.md) and write the report page. About 15 minutes on two
-# cores from a fresh clone, build included.
+# baselines, every metric of METRICS.md), write the report page, and build the feature
+# database that `saelab serve` browses. About 15 minutes on two cores from a fresh clone,
+# build included.
 #
 #   scripts/demo.sh [OUT]        (default OUT: runs/demo; SAELAB_DEMO_TOKENS sets the harvest)
 set -euo pipefail
@@ -11,6 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:-runs/demo}
 tokens=${SAELAB_DEMO_TOKENS:-400000}
 eval_tokens=${SAELAB_DEMO_EVAL_TOKENS:-4096}
+features_tokens=${SAELAB_DEMO_FEATURES_TOKENS:-200000}
 hook=blocks.6.hook_resid_post
 start=$(date +%s)
 elapsed() { echo "[$(($(date +%s) - start)) s]"; }
@@ -36,6 +38,12 @@ echo "$(elapsed) trained"
 echo "== evaluation on the first $eval_tokens tokens of the default corpus"
 $saelab eval --corpus default --tokens "$eval_tokens" --json "$out/run/eval.json" \
   --sae "$out/run/final/topk-16k" --sae "$out/run/final/topk-4k" --sae "$out/run/final/relu-4k"
+echo "$(elapsed) evaluated"
+
+echo "== feature database: $features_tokens tokens of the cache through the three dictionaries"
+$saelab features --cache "$out/cache" --tokens "$features_tokens" --db "$out/features.db" --force \
+  --sae "$out/run/final/topk-16k" --sae "$out/run/final/topk-4k" --sae "$out/run/final/relu-4k"
 echo "$(elapsed) done"
 echo
 echo "open $out/run/report.html in a browser"
+echo "browse the features: $saelab serve $out/features.db   (then open the URL it prints)"

@@ -6,7 +6,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 python3 -m unittest discover -s scripts/corpus -q
 cargo fmt --all -- --check
-# The report crate's browser test opens its pages in headless Chromium (and fails without it).
+# The report's and the feature browser's tests open their pages in headless Chromium (and
+# fail without it).
 if ! command -v chromium >/dev/null 2>&1; then
   as_root=""
   if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then

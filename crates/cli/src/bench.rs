@@ -1,5 +1,6 @@
 //! `saelab bench forward`: model forward throughput, to a hook and with full logits.
 //! `saelab bench cache`: how fast a harvested activation cache reads back.
+//! `saelab bench features`: the feature scan against the bare forward and encode.
 
 use std::time::Instant;
 
@@ -45,6 +46,9 @@ pub enum Bench {
         #[arg(long)]
         no_verify: bool,
     },
+    /// The feature scan's tokens/s against the forward to the hook plus the encode alone,
+    /// and the database's size per feature.
+    Features(crate::bench_features::Args),
 }
 
 pub fn run(b: Bench) -> Result<()> {
@@ -63,6 +67,7 @@ pub fn run(b: Bench) -> Result<()> {
             buffer_mib,
             no_verify,
         } => crate::bench_cache::run(&cache, batch, buffer_mib, !no_verify),
+        Bench::Features(args) => crate::bench_features::run(args),
     }
 }
 

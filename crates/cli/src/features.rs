@@ -1,5 +1,6 @@
 //! `saelab features`: one pass over a corpus (or an activation cache) for one or more
-//! dictionaries into a feature database that `saelab serve` browses.
+//! dictionaries into a feature database that `saelab serve` browses, and optionally that
+//! database (or an existing one) exported for another tool.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use saelab_interp::scan::{ContextSpan, ScanDictionary, ScanOptions};
 use saelab_model::HookPoint;
 
 use crate::corpus_arg::CorpusArg;
+use crate::features_export::{self, ExportArgs};
 use crate::progress::Progress;
 use crate::sae_arg::load_dictionary;
 use crate::ModelArg;
@@ -28,12 +30,13 @@ pub struct Args {
     cache: Option<PathBuf>,
     /// A dictionary folder, optionally named: `NAME=DIR`. Repeat for several; one forward
     /// (or cache read) serves them all, on one hook or several.
-    #[arg(long, required = true)]
+    #[arg(long, required_unless_present = "export")]
     sae: Vec<String>,
     /// The hook for dictionaries whose files do not name one (overrides them).
     #[arg(long)]
     hook: Option<String>,
-    /// The database to write (replaced only with --force).
+    /// The database to write (replaced only with --force); without --sae, the database to
+    /// export.
     #[arg(long)]
     db: PathBuf,
     /// Replace an existing database.
@@ -82,10 +85,30 @@ pub struct Args {
     /// Seed of the quantile sampling.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    export: ExportArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
-    check_args(&args)?;
+    let export = args.export.plan()?;
+    if args.sae.is_empty() {
+        return match &export {
+            Some(plan) => features_export::run(plan, &args.db),
+            None => bail!("--sae is required unless --export is given"),
+        };
+    }
+    if args.sae.len() > 1 && export.as_ref().is_some_and(|p| p.needs_single_dictionary()) {
+        bail!("--export with several --sae: name the dictionary to export with --np-dictionary");
+    }
+    scan(&args)?;
+    if let Some(plan) = &export {
+        features_export::run(plan, &args.db)?;
+    }
+    Ok(())
+}
+
+fn scan(args: &Args) -> Result<()> {
+    check_args(args)?;
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
     let cfg = &loaded.model.cfg;
     let override_hook = args
@@ -176,6 +199,12 @@ pub fn run(args: Args) -> Result<()> {
                 if let Some(bar) = scan_bar.as_mut() {
                     bar.set_position(tokens);
                 }
+            }
+            Stage::Scanned => {
+                if let Some(bar) = scan_bar.take() {
+                    bar.finish();
+                }
+                eprintln!("scanned; writing the logit lens and examples");
             }
             Stage::Ablate { done, total } => {
                 if let Some(bar) = scan_bar.take() {

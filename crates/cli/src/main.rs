@@ -3,10 +3,12 @@
 mod activations;
 mod bench;
 mod bench_cache;
+mod bench_features;
 mod corpus;
 mod corpus_arg;
 mod eval;
 mod features;
+mod features_export;
 mod harvest;
 mod progress;
 mod report;

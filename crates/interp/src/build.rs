@@ -65,6 +65,8 @@ pub enum Stage {
         tokens: u64,
         limit: Option<u64>,
     },
+    /// The pass over the tokens is over; the lens, examples and nearest features follow.
+    Scanned,
     /// Features whose top examples have been ablated.
     Ablate {
         done: u64,
@@ -148,6 +150,7 @@ pub fn build_database(
         return Err(InterpError::invalid("corpus", "no tokens to scan"));
     }
     let scans = scanner.finish();
+    progress(Stage::Scanned);
 
     let mut db = DatabaseWriter::create(path)?;
     let cfg = &model.model.cfg;
@@ -228,7 +231,7 @@ pub fn build_database(
     })
 }
 
-fn unique_hooks(dictionaries: &[ScanDictionary]) -> Vec<HookPoint> {
+pub fn unique_hooks(dictionaries: &[ScanDictionary]) -> Vec<HookPoint> {
     let mut hooks: Vec<HookPoint> = Vec::new();
     for d in dictionaries {
         if !hooks.contains(&d.hook) {
@@ -238,7 +241,7 @@ fn unique_hooks(dictionaries: &[ScanDictionary]) -> Vec<HookPoint> {
     hooks
 }
 
-fn open_stream(
+pub fn open_stream(
     model: &Arc<LoadedModel>,
     source: Source,
     hooks: &[HookPoint],

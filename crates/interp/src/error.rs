@@ -17,6 +17,9 @@ pub enum InterpError {
     /// model, locked, damaged.
     #[error("feature database {}: {message}", path.display())]
     Database { path: PathBuf, message: String },
+    /// An export's output folder or file: not ours to fill, not writable.
+    #[error("export {}: {message}", path.display())]
+    Export { path: PathBuf, message: String },
     /// A dictionary that does not fit its hook or the database.
     #[error("dictionary `{dictionary}`: {message}")]
     Dictionary { dictionary: String, message: String },
@@ -29,6 +32,13 @@ impl InterpError {
         InterpError::Invalid {
             field: field.into(),
             message: message.into(),
+        }
+    }
+
+    pub fn export(path: &Path, message: impl std::fmt::Display) -> Self {
+        InterpError::Export {
+            path: path.to_path_buf(),
+            message: message.to_string(),
         }
     }
 

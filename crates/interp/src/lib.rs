@@ -12,11 +12,13 @@
 //!   added at its hook (the browser's live pages).
 //! - `db`: the SQLite feature database these write and the browser reads (schema in
 //!   README.md, "The feature database").
+//! - `export`: a feature database in other tools' layouts (Neuronpedia's batch files).
 
 pub mod ablation;
 pub mod build;
 pub mod db;
 pub mod error;
+pub mod export;
 pub mod fires;
 pub mod lens;
 pub mod nearest;

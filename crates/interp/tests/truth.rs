@@ -556,3 +556,35 @@ fn a_dictionary_of_the_wrong_width_is_refused_naming_it() {
     );
     assert!(!path.exists(), "no database is left behind");
 }
+
+#[test]
+fn the_database_does_not_depend_on_the_thread_count() {
+    let dump = |threads: usize| -> Vec<String> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let b = pool.install(build);
+        let mut rows = Vec::new();
+        for query in [
+            "SELECT dict, feature, count, density, mean_act, max_act, hex(hist) FROM features ORDER BY dict, feature",
+            "SELECT dict, feature, kind, bin, rank, window, pos, value, start, hex(acts) FROM examples ORDER BY id",
+            "SELECT dict, feature, bin, lo, hi, count FROM quantile_bins ORDER BY dict, feature, bin",
+            "SELECT example, base, hex(deltas) FROM ablations ORDER BY example",
+        ] {
+            let mut stmt = b.db.prepare(query).unwrap();
+            let n = stmt.column_count();
+            let mut q = stmt.query([]).unwrap();
+            while let Some(row) = q.next().unwrap() {
+                let cells: Vec<String> = (0..n)
+                    .map(|i| format!("{:?}", row.get_ref(i).unwrap()))
+                    .collect();
+                rows.push(cells.join("|"));
+            }
+        }
+        rows
+    };
+    let one = dump(1);
+    assert!(one.len() > 500, "{} rows", one.len());
+    assert_eq!(one, dump(3));
+}

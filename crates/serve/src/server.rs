@@ -3,10 +3,10 @@
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
+use saelab_interp::db::open::{explain, open, Access, ModelShape};
 use tokio::sync::Semaphore;
 
 use crate::database::catalog::Catalog;
-use crate::database::open::{check_database, check_model, explain, read_only};
 use crate::database::pool::Pool;
 use crate::error::{Result, ServeError};
 use crate::live::Live;
@@ -23,19 +23,18 @@ pub struct Server {
 impl Server {
     pub fn bind(options: &Options) -> Result<Server> {
         let path = options.database.as_path();
-        check_database(path)?;
-        let conn = read_only(path).map_err(|e| explain(path, e))?;
+        let (conn, info) = open(path, Access::ReadOnly)?;
         let catalog = Catalog::read(&conn).map_err(|e| explain(path, e))?;
         drop(conn);
 
         let spec = options
             .model
             .clone()
-            .or_else(|| catalog.meta("model").map(str::to_string))
+            .or(Some(info.model))
             .filter(|m| !m.is_empty());
         let model = saelab_model::load(spec.as_deref())?;
-        let recorded = catalog.meta("model_config").unwrap_or("{}");
-        check_model(path, recorded, &model.name, &model.model.cfg)?;
+        info.model_shape
+            .check(path, &model.name, ModelShape::of(&model.model.cfg))?;
         let live = Live::new(model, &catalog.dictionaries);
 
         let address = SocketAddr::new(options.host, options.port);

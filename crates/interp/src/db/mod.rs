@@ -5,5 +5,5 @@ pub mod open;
 pub mod schema;
 pub mod write;
 
-pub use open::{open, Access, DatabaseInfo};
+pub use open::{open, Access, DatabaseInfo, ModelShape};
 pub use write::{DatabaseWriter, DictionaryRows};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection};
 
 use super::blob;
-use super::open::sqlite;
+use super::open::explain;
 use super::schema::{CREATE, FORMAT, SCHEMA_VERSION};
 use crate::ablation::Ablation;
 use crate::error::{InterpError, Result};
@@ -43,13 +43,13 @@ impl DatabaseWriter {
             std::process::id()
         ));
         let _ = std::fs::remove_file(&temp);
-        let conn = Connection::open(&temp).map_err(|e| sqlite(&temp, e))?;
+        let conn = Connection::open(&temp).map_err(|e| explain(&temp, e))?;
         // The temporary file is thrown away on any failure, so durability is not needed
         // until the final commit.
         conn.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")
             .and_then(|_| conn.execute_batch(CREATE))
             .and_then(|_| conn.execute_batch("BEGIN"))
-            .map_err(|e| sqlite(&temp, e))?;
+            .map_err(|e| explain(&temp, e))?;
         Ok(DatabaseWriter {
             conn,
             temp,
@@ -60,7 +60,7 @@ impl DatabaseWriter {
     }
 
     fn err(&self, e: rusqlite::Error) -> InterpError {
-        sqlite(&self.temp, e)
+        explain(&self.temp, e)
     }
 
     /// `meta` rows; `format` and `schema_version` are added here.
@@ -68,14 +68,14 @@ impl DatabaseWriter {
         let mut stmt = self
             .conn
             .prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")
-            .map_err(|e| sqlite(&self.temp, e))?;
+            .map_err(|e| explain(&self.temp, e))?;
         let fixed = [
             ("format", FORMAT.to_string()),
             ("schema_version", SCHEMA_VERSION.to_string()),
         ];
         for (k, v) in fixed.iter().chain(pairs.iter()) {
             stmt.execute(params![k, v])
-                .map_err(|e| sqlite(&self.temp, e))?;
+                .map_err(|e| explain(&self.temp, e))?;
         }
         Ok(())
     }
@@ -85,10 +85,10 @@ impl DatabaseWriter {
         let mut stmt = self
             .conn
             .prepare_cached("INSERT INTO tokens (id, text, special) VALUES (?1, ?2, ?3)")
-            .map_err(|e| sqlite(&self.temp, e))?;
+            .map_err(|e| explain(&self.temp, e))?;
         for (id, (text, special)) in tokens.iter().enumerate() {
             stmt.execute(params![id as i64, text, *special])
-                .map_err(|e| sqlite(&self.temp, e))?;
+                .map_err(|e| explain(&self.temp, e))?;
         }
         Ok(())
     }
@@ -97,10 +97,10 @@ impl DatabaseWriter {
         let mut stmt = self
             .conn
             .prepare_cached("INSERT INTO lens_excluded (token, reason) VALUES (?1, ?2)")
-            .map_err(|e| sqlite(&self.temp, e))?;
+            .map_err(|e| explain(&self.temp, e))?;
         for e in excluded {
             stmt.execute(params![e.token as i64, e.reason])
-                .map_err(|e| sqlite(&self.temp, e))?;
+                .map_err(|e| explain(&self.temp, e))?;
         }
         Ok(())
     }
@@ -238,7 +238,7 @@ impl DatabaseWriter {
                 "INSERT INTO lens (dict, feature, side, rank, token, value) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .map_err(|e| sqlite(&self.temp, e))?;
+            .map_err(|e| explain(&self.temp, e))?;
         for (rank, &(token, value)) in rows.iter().enumerate() {
             stmt.execute(params![
                 dict,
@@ -248,7 +248,7 @@ impl DatabaseWriter {
                 token as i64,
                 value as f64
             ])
-            .map_err(|e| sqlite(&self.temp, e))?;
+            .map_err(|e| explain(&self.temp, e))?;
         }
         Ok(())
     }
@@ -261,7 +261,7 @@ impl DatabaseWriter {
                 "INSERT INTO nearest (dict, feature, other, rank, other_feature, cosine) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .map_err(|e| sqlite(&self.temp, e))?;
+            .map_err(|e| explain(&self.temp, e))?;
         for (f, best) in nearest.iter().enumerate() {
             for (rank, &(j, c)) in best.iter().enumerate() {
                 stmt.execute(params![
@@ -272,7 +272,7 @@ impl DatabaseWriter {
                     j as i64,
                     c as f64
                 ])
-                .map_err(|e| sqlite(&self.temp, e))?;
+                .map_err(|e| explain(&self.temp, e))?;
             }
         }
         Ok(())
@@ -289,18 +289,18 @@ impl DatabaseWriter {
             let mut stmt = self
                 .conn
                 .prepare_cached("INSERT INTO windows (id, ids) VALUES (?1, ?2)")
-                .map_err(|e| sqlite(&self.temp, e))?;
+                .map_err(|e| explain(&self.temp, e))?;
             for (id, ids) in &windows {
                 stmt.execute(params![*id as i64, blob::from_u32(ids)])
-                    .map_err(|e| sqlite(&self.temp, e))?;
+                    .map_err(|e| explain(&self.temp, e))?;
             }
         }
         self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))?;
         let conn = std::mem::replace(
             &mut self.conn,
-            Connection::open_in_memory().map_err(|e| sqlite(&self.temp, e))?,
+            Connection::open_in_memory().map_err(|e| explain(&self.temp, e))?,
         );
-        conn.close().map_err(|(_, e)| sqlite(&self.temp, e))?;
+        conn.close().map_err(|(_, e)| explain(&self.temp, e))?;
         std::fs::rename(&self.temp, &self.path)
             .map_err(|e| InterpError::database(&self.path, format!("moving it into place: {e}")))?;
         Ok(())

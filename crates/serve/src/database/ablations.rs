@@ -2,7 +2,7 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::blobs::{f32_blob, f32s, u32s};
+use saelab_interp::db::blob;
 
 /// An example to ablate: its window's tokens, position and shown range.
 #[derive(Debug)]
@@ -35,13 +35,11 @@ pub fn target(
          JOIN windows w ON w.id = e.window WHERE e.id = ?1 AND e.dict = ?2 AND e.feature = ?3",
     )?
     .query_row((id, dict, feature), |r| {
-        let ids: Vec<u8> = r.get(0)?;
-        let acts: Vec<u8> = r.get(3)?;
         Ok(Target {
-            ids: u32s(&ids),
+            ids: blob::u32_column(r, 0)?,
             pos: r.get(1)?,
             start: r.get(2)?,
-            acts: f32s(&acts),
+            acts: blob::f32_column(r, 3)?,
             value: r.get::<_, f64>(4)? as f32,
         })
     })
@@ -51,11 +49,10 @@ pub fn target(
 pub fn stored(conn: &Connection, example: i64) -> rusqlite::Result<Option<Stored>> {
     conn.prepare_cached("SELECT method, base, deltas FROM ablations WHERE example = ?1")?
         .query_row([example], |r| {
-            let deltas: Vec<u8> = r.get(2)?;
             Ok(Stored {
                 method: r.get(0)?,
                 base: r.get::<_, f64>(1)? as f32,
-                deltas: f32s(&deltas),
+                deltas: blob::f32_column(r, 2)?,
             })
         })
         .optional()
@@ -70,7 +67,7 @@ pub fn insert(conn: &Connection, example: i64, ablation: &Stored) -> rusqlite::R
         example,
         &ablation.method,
         f64::from(ablation.base),
-        f32_blob(&ablation.deltas),
+        blob::from_f32(&ablation.deltas),
     ))?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! Everything the feature page shows, read in a handful of indexed queries.
 
 use rusqlite::{Connection, OptionalExtension};
+use saelab_interp::db::blob;
 use serde::Serialize;
 
-use super::blobs::{f32s, u32s};
 use super::catalog::{Catalog, DictionaryInfo};
 
 #[derive(Debug, Serialize)]
@@ -99,7 +99,6 @@ pub fn stats(
          WHERE dict = ?1 AND feature = ?2",
     )?
     .query_row((dict, feature), |r| {
-        let hist: Vec<u8> = r.get(4)?;
         Ok((
             FeatureStats {
                 count: super::get_u64(r, 0)?,
@@ -107,7 +106,7 @@ pub fn stats(
                 mean_act: r.get(2)?,
                 max_act: r.get(3)?,
             },
-            u32s(&hist),
+            blob::u32_column(r, 4)?,
         ))
     })
     .optional()
@@ -194,8 +193,6 @@ fn examples(
     let (mut top, mut quantile) = (Vec::new(), Vec::new());
     while let Some(r) = rows.next()? {
         let kind: String = r.get(1)?;
-        let acts: Vec<u8> = r.get(8)?;
-        let ids: Vec<u8> = r.get(9)?;
         let start: u32 = r.get(7)?;
         let example = Example {
             id: r.get(0)?,
@@ -204,7 +201,12 @@ fn examples(
             pos: r.get(5)?,
             value: r.get::<_, f64>(6)? as f32,
             start,
-            tokens: shown_tokens(catalog, &u32s(&ids), start, &f32s(&acts)),
+            tokens: shown_tokens(
+                catalog,
+                &blob::u32_column(r, 9)?,
+                start,
+                &blob::f32_column(r, 8)?,
+            ),
             ablated: r.get(10)?,
         };
         match kind.as_str() {

@@ -1,12 +1,11 @@
-//! The feature database as the browser reads it: checks at start, a pool of read-only
-//! connections, one writer for ablations, and the queries behind each page.
+//! The feature database as the browser reads it (opened and checked at start by
+//! `saelab_interp::db::open`): a pool of read-only connections, one writer for ablations,
+//! and the queries behind each page.
 
 pub mod ablations;
-pub mod blobs;
 pub mod catalog;
 pub mod feature;
 pub mod listing;
-pub mod open;
 pub mod pool;
 pub mod search;
 

@@ -4,8 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rusqlite::Connection;
-
-use super::open::{read_only, read_write};
+use saelab_interp::db::open::{connect, Access};
 
 /// Idle connections kept beyond this many are closed.
 const MAX_IDLE: usize = 8;
@@ -37,7 +36,7 @@ impl Pool {
         let taken = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match taken {
             Some(c) => c,
-            None => read_only(&self.path)?,
+            None => connect(&self.path, Access::ReadOnly)?,
         };
         let out = f(&conn);
         if let Ok(mut idle) = self.idle.lock() {
@@ -59,7 +58,7 @@ impl Pool {
         };
         let conn = match guard.take() {
             Some(c) => c,
-            None => read_write(&self.path)?,
+            None => connect(&self.path, Access::ReadWrite)?,
         };
         let out = f(&conn);
         *guard = Some(conn);
