@@ -11,6 +11,7 @@ use saelab_data::{windows, Packing, WindowConfig};
 use saelab_interp::build::{build_database, BuildOptions, Provenance, Source, Stage};
 use saelab_interp::scan::{ContextSpan, ScanDictionary, ScanOptions};
 use saelab_model::HookPoint;
+use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::features_export::{self, ExportArgs};
@@ -175,6 +176,11 @@ fn scan(args: &Args) -> Result<()> {
         ablate_top: args.ablate_top,
         chunk_windows: args.batch,
     };
+    let features = dictionaries.iter().map(|d| d.sae.d_sae()).sum();
+    options
+        .scan
+        .check(features)
+        .context("--top-k, --quantile-bins, --per-bin, --context-before/after")?;
     let provenance = Provenance {
         model_spec: args
             .model
@@ -225,7 +231,7 @@ fn scan(args: &Args) -> Result<()> {
             }
         },
     )
-    .with_context(|| format!("--db {}", args.db.display()))?;
+    .with_context(|| format!("building the feature database {}", args.db.display()))?;
     let seconds = start.elapsed().as_secs_f64();
     println!(
         "{} tokens in {:.0} s ({:.0} tokens/s)",
@@ -263,9 +269,6 @@ fn check_args(args: &Args) -> Result<()> {
     }
     if args.tokens == Some(0) {
         bail!("--tokens must be at least 1");
-    }
-    if args.quantile_bins == 0 && args.per_bin > 0 {
-        bail!("--quantile-bins must be at least 1 (or --per-bin 0 for no quantile examples)");
     }
     Ok(())
 }

@@ -97,8 +97,14 @@ pub fn build_database(
     options: &BuildOptions,
     progress: &mut dyn FnMut(Stage),
 ) -> Result<BuildSummary> {
-    if options.chunk_windows == 0 {
-        return Err(InterpError::invalid("chunk_windows", "must be at least 1"));
+    if options.chunk_windows == 0 || options.chunk_windows > 4096 {
+        return Err(InterpError::invalid("chunk_windows", "must be 1 to 4096"));
+    }
+    if options.lens_tokens > 1000 || options.nearest > 1000 {
+        return Err(InterpError::invalid(
+            "lens_tokens",
+            "the lens and nearest features keep at most 1000 entries per feature",
+        ));
     }
     let hooks = unique_hooks(&dictionaries);
     let (stream, ctx) = open_stream(&model, source, &hooks)?;

@@ -44,8 +44,13 @@ pub fn context_ids(tokenizer: &TextTokenizer, text: &str) -> Result<Vec<u32>> {
     if adds_bos(tokenizer) && !ids.is_empty() {
         ids.remove(0);
     }
-    let start = WindowConfig::for_tokenizer(tokenizer, 2, Packing::Packed).start;
-    Ok(start.into_iter().chain(ids).collect())
+    Ok(start_token(tokenizer).into_iter().chain(ids).collect())
+}
+
+/// The token put before every text read here, as before every corpus window (the start of
+/// [`WindowConfig::for_tokenizer`]); `None` where windows start with the text itself.
+pub fn start_token(tokenizer: &TextTokenizer) -> Option<u32> {
+    WindowConfig::for_tokenizer(tokenizer, 2, Packing::Packed).start
 }
 
 fn adds_bos(tokenizer: &TextTokenizer) -> bool {

@@ -189,7 +189,7 @@ fn the_feature_page_and_its_json_hold_the_database_rows() {
     }
     assert!(html.contains("class=\"plot activations\""));
     assert!(html.contains("direct path"), "the lens sentence is shown");
-    assert!(html.contains("1 tokens are left out of every lens"));
+    assert!(html.contains("1 token is left out of every lens"));
     // Nearest features link to the other dictionary's pages.
     assert!(html.contains("href=\"/d/resid1-topk/f/"));
     assert!(data_values(&html).len() >= tops.iter().map(|e| e.acts.len()).sum::<usize>());
@@ -255,7 +255,7 @@ fn the_token_search_says_why_each_feature_matched() {
             .matches("<tr><td class=\"num\"><a href=\"/d/resid0-topk/f/")
             .count();
         assert_eq!(rows, expected.len(), "{query}");
-        assert!(html.contains("top examples fire on") || html.contains("the logit lens"));
+        assert!(html.contains("top example") || html.contains("the logit lens"));
     }
     let none = s.server.page(&format!("/d/{D0}/search?token=zzzzqqq"));
     assert!(none.contains("No vocabulary token reads"));

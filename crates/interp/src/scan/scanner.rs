@@ -51,6 +51,54 @@ impl Default for ScanOptions {
     }
 }
 
+/// The most memory the kept examples may take in the worst case (every feature keeping
+/// every example it may), before any work starts.
+const EXAMPLE_MEMORY_LIMIT: u64 = 16 << 30;
+
+impl ScanOptions {
+    /// Refuses settings that cannot work or whose examples could not fit in memory for
+    /// `features` features.
+    pub fn check(&self, features: usize) -> Result<()> {
+        let bound = |field: &str, value: usize, max: usize| {
+            if value > max {
+                Err(InterpError::invalid(
+                    field,
+                    format!("= {value} is more than the {max} allowed"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        bound("top_k", self.top_k, 10_000)?;
+        bound("quantile_bins", self.quantile_bins, 1_000)?;
+        bound("per_bin", self.per_bin, 1_000)?;
+        bound("context_before", self.context.before, 65_536)?;
+        bound("context_after", self.context.after, 65_536)?;
+        if self.quantile_bins == 0 && self.per_bin > 0 {
+            return Err(InterpError::invalid(
+                "quantile_bins",
+                "must be at least 1 (or per_bin 0 for no quantile examples)",
+            ));
+        }
+        let per_feature = (self.top_k + 2 * self.quantile_bins * self.per_bin) as u64;
+        let context = (self.context.before + self.context.after + 1) as u64;
+        let worst = features as u64 * per_feature * context * 4;
+        if worst > EXAMPLE_MEMORY_LIMIT {
+            return Err(InterpError::invalid(
+                "top_k",
+                format!(
+                    "{features} features × {per_feature} examples × {context} context tokens \
+                     could hold {:.1} GiB of examples (the limit is {} GiB): keep fewer examples \
+                     or less context",
+                    worst as f64 / (1u64 << 30) as f64,
+                    EXAMPLE_MEMORY_LIMIT >> 30
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// One dictionary's scan results.
 pub struct DictionaryScan {
     pub name: String,
@@ -96,6 +144,7 @@ impl Scanner {
         if dictionaries.is_empty() {
             return Err(InterpError::invalid("dictionaries", "none given"));
         }
+        options.check(dictionaries.iter().map(|d| d.sae.d_sae()).sum())?;
         let mut states = Vec::new();
         for (i, d) in dictionaries.into_iter().enumerate() {
             let name = d.hook.to_string();
@@ -368,4 +417,32 @@ fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_that_cannot_fit_are_refused_before_any_work() {
+        let options = ScanOptions::default();
+        assert!(options.check(16_384).is_ok());
+        let huge = ScanOptions {
+            top_k: 10_000,
+            per_bin: 1_000,
+            ..ScanOptions::default()
+        };
+        let err = huge.check(16_384).unwrap_err().to_string();
+        assert!(err.contains("GiB"), "{err}");
+        let too_many = ScanOptions {
+            top_k: 1 << 40,
+            ..ScanOptions::default()
+        };
+        assert!(too_many.check(1).unwrap_err().to_string().contains("top_k"));
+        let no_bins = ScanOptions {
+            quantile_bins: 0,
+            ..ScanOptions::default()
+        };
+        assert!(no_bins.check(1).is_err());
+    }
 }

@@ -44,7 +44,7 @@ impl TopExamples {
     pub fn new(k: usize) -> Self {
         TopExamples {
             k,
-            heap: BinaryHeap::with_capacity(k + 1),
+            heap: BinaryHeap::new(),
         }
     }
 

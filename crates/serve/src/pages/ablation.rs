@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use maud::{html, Markup};
 use saelab_interp::ablation::{ablate, AblationRequest, METHOD};
 
+use super::chip::chip;
 use super::format::value;
 use super::layout::{feature_url, page as shell};
 use super::tokens::ablated;
@@ -98,7 +99,7 @@ pub async fn page(
             @for (i, d) in &strongest {
                 tr {
                     td.num { (target.start as usize + i) }
-                    td { code.tokname { (tokens.get(*i).map_or("", |t| t.text.as_str())) } }
+                    td { @if let Some(t) = tokens.get(*i) { (chip(&state, t.id)) } }
                     td.num { (value(f64::from(*d))) }
                 }
             }

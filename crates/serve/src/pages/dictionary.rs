@@ -7,14 +7,15 @@ use axum::extract::{Path, Query, State};
 use axum::response::Redirect;
 use maud::{html, Markup};
 
+use super::chip::chip;
 use super::format::{count, value};
 use super::layout::{dictionary_url, feature_url, page as shell};
-use super::plots::{bars, Bars};
+use super::plots::{bars, log_ticks, Bars};
 use crate::database::catalog::{DensityHistogram, DictionaryInfo, DENSITY_BIN_WIDTH};
 use crate::database::listing::{self, FeatureRow, Listing, SortKey};
 use crate::http_error::{HttpError, HttpResult};
 use crate::params::{feature_index, Params};
-use crate::state::{blocking, Shared};
+use crate::state::{blocking, AppState, Shared};
 
 pub const PER_PAGE: u64 = 100;
 
@@ -66,11 +67,6 @@ pub async fn page(
             "page {page_number} is past the last page ({pages})"
         )));
     }
-    let texts = |ids: &[u32]| -> Vec<String> {
-        ids.iter()
-            .map(|&t| state.catalog.vocabulary.text(t))
-            .collect()
-    };
     let body = html! {
         h1 { (dict.name) }
         (overview(&dict, &state.live.dictionary(&dict.name).err()))
@@ -97,7 +93,7 @@ pub async fn page(
                 th { "lens: promotes" }
             }
             @for row in &rows {
-                (feature_row(&dict.name, row, &texts(&row.promoted)))
+                (feature_row(&state, &dict.name, row))
             }
         }
         (pager(&dict.name, listing, pages))
@@ -143,10 +139,8 @@ pub fn density_plot(h: &DensityHistogram) -> Markup {
             )
         })
         .collect();
-    let ticks = (0..=h.counts.len())
-        .filter(|&i| (edge(i).fract()).abs() < 1e-9)
-        .map(|i| (i, format!("1e{}", edge(i).round() as i64)))
-        .collect();
+    let edges: Vec<f64> = (0..=h.counts.len()).map(edge).collect();
+    let ticks = log_ticks(&edges);
     bars(&Bars {
         counts: &h.counts,
         titles,
@@ -156,7 +150,7 @@ pub fn density_plot(h: &DensityHistogram) -> Markup {
     })
 }
 
-fn feature_row(name: &str, row: &FeatureRow, promoted: &[String]) -> Markup {
+fn feature_row(state: &AppState, name: &str, row: &FeatureRow) -> Markup {
     html! {
         tr {
             td.num { a href=(feature_url(name, row.feature)) { (row.feature) } }
@@ -164,7 +158,7 @@ fn feature_row(name: &str, row: &FeatureRow, promoted: &[String]) -> Markup {
             td.num { (value(row.mean_act)) }
             td.num { (value(row.max_act)) }
             td.num { (count(row.count)) }
-            td { @for t in promoted { code.tokname { (t) } " " } }
+            td { @for &t in &row.promoted { (chip(state, t)) " " } }
         }
     }
 }

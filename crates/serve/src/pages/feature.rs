@@ -4,14 +4,15 @@
 use axum::extract::{Path, State};
 use maud::{html, Markup};
 
+use super::chip::chip;
 use super::format::{count, density, value};
 use super::layout::{dictionary_url, encode, feature_url, page as shell};
-use super::plots::{bars, Bars};
+use super::plots::{bars, log_ticks, Bars};
 use super::tokens::highlighted;
 use crate::database::feature::{self, Example, FeatureData, LensEntry};
 use crate::http_error::{HttpError, HttpResult};
 use crate::params::feature_index;
-use crate::state::{blocking, Shared};
+use crate::state::{blocking, AppState, Shared};
 
 /// Reads the feature's data after checking the dictionary and index (shared with the API).
 pub async fn load(state: &Shared, name: &str, feature: &str) -> HttpResult<FeatureData> {
@@ -67,11 +68,15 @@ pub async fn page(
                 h2 { "Logit lens" }
                 p.note { (dict.lens) }
                 div.row {
-                    (lens_table("Promotes", &data.lens_promoted))
-                    (lens_table("Suppresses", &data.lens_suppressed))
+                    (lens_table(&state, "Promotes", &data.lens_promoted))
+                    (lens_table(&state, "Suppresses", &data.lens_suppressed))
                 }
                 @if excluded > 0 {
-                    p.note { (count(excluded as u64)) " tokens are left out of every lens (special or unused tokens)." }
+                    p.note {
+                        (count(excluded as u64))
+                        @if excluded == 1 { " token is" } @else { " tokens are" }
+                        " left out of every lens (special or unused tokens)."
+                    }
                 }
             }
         }
@@ -134,12 +139,12 @@ fn example(data: &FeatureData, e: &Example, label: &str, can_ablate: bool) -> Ma
     }
 }
 
-fn lens_table(title: &str, entries: &[LensEntry]) -> Markup {
+fn lens_table(state: &AppState, title: &str, entries: &[LensEntry]) -> Markup {
     html! {
         table.lens {
             tr { th { (title) } th.num { "logit" } }
             @for e in entries {
-                tr { td { code.tokname { (e.text) } } td.num { (value(e.value)) } }
+                tr { td { (chip(state, e.token)) } td.num { (value(e.value)) } }
             }
             @if entries.is_empty() { tr { td.muted colspan="2" { "none" } } }
         }
@@ -160,12 +165,8 @@ fn activation_plot(data: &FeatureData) -> Markup {
             )
         })
         .collect();
-    let n = counts.len();
-    let ticks = if edges.len() == n + 1 && n > 0 {
-        [0, n / 2, n]
-            .into_iter()
-            .map(|i| (i, value(edge(i))))
-            .collect()
+    let ticks = if edges.len() == counts.len() + 1 && edges.iter().all(|&e| e > 0.0) {
+        log_ticks(&edges.iter().map(|e| e.log10()).collect::<Vec<_>>())
     } else {
         Vec::new()
     };

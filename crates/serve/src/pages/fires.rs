@@ -7,11 +7,12 @@ use maud::{html, Markup};
 use saelab_interp::fires::{what_fires, FiresLimits, HookedDictionary, TokenFires};
 use saelab_interp::InterpError;
 
+use super::chip::chip;
 use super::format::value;
 use super::layout::{feature_url, page as shell};
 use crate::http_error::{HttpError, HttpResult};
 use crate::params::Params;
-use crate::state::{model_job, Shared};
+use crate::state::{model_job, AppState, Shared};
 
 /// Longest text accepted, in characters (before tokenizing it).
 pub const MAX_TEXT_CHARS: usize = 2000;
@@ -55,13 +56,13 @@ pub async fn page(
             p.warn { (name) " is left out: " (why) }
         }
         @if let Some((names, tokens)) = &result {
-            (table(names, tokens))
+            (table(&state, names, tokens))
         }
     };
     Ok(shell("What fires here", body))
 }
 
-fn run(s: &crate::state::AppState, text: &str) -> HttpResult<(Vec<String>, Vec<TokenFires>)> {
+fn run(s: &AppState, text: &str) -> HttpResult<(Vec<String>, Vec<TokenFires>)> {
     let ready: Vec<HookedDictionary<'_>> = s
         .live
         .dictionaries
@@ -90,7 +91,7 @@ fn run(s: &crate::state::AppState, text: &str) -> HttpResult<(Vec<String>, Vec<T
     Ok((ready.iter().map(|d| d.name.to_string()).collect(), tokens))
 }
 
-fn table(names: &[String], tokens: &[TokenFires]) -> Markup {
+fn table(state: &AppState, names: &[String], tokens: &[TokenFires]) -> Markup {
     html! {
         table.fires {
             tr {
@@ -100,12 +101,15 @@ fn table(names: &[String], tokens: &[TokenFires]) -> Markup {
             @for (pos, t) in tokens.iter().enumerate() {
                 tr {
                     td.num { (pos) }
-                    td { code.tokname data-token=(t.id) { (t.text) } @if t.special { " " span.muted { "(special)" } } }
+                    td { (chip(state, t.id)) @if t.special { " " span.muted { "(special)" } } }
                     @for (k, top) in t.top.iter().enumerate() {
                         td {
-                            @for (feature, v) in top {
-                                a.fire href=(feature_url(&names[k], *feature)) data-value=(v) { (feature) }
-                                span.muted { " " (value(f64::from(*v))) } " · "
+                            @for (j, (feature, v)) in top.iter().enumerate() {
+                                @if j > 0 { " · " }
+                                span.hit {
+                                    a.fire href=(feature_url(&names[k], *feature)) data-value=(v) { (feature) }
+                                    span.muted { " " (value(f64::from(*v))) }
+                                }
                             }
                         }
                     }

@@ -16,6 +16,26 @@ pub fn value(v: f64) -> String {
     }
 }
 
+/// 10 to an integer power as a log axis labels it: `10⁻⁴`, `10⁻¹`, `1`, `10`, `10²`.
+pub fn power_of_ten(exponent: i32) -> String {
+    match exponent {
+        0 => "1".into(),
+        1 => "10".into(),
+        e => {
+            let digits: String = e
+                .to_string()
+                .chars()
+                .map(|c| match c {
+                    '-' => '⁻',
+                    d => ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹']
+                        [d.to_digit(10).unwrap_or(0) as usize],
+                })
+                .collect();
+            format!("10{digits}")
+        }
+    }
+}
+
 /// Thousands separated by commas.
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
@@ -35,5 +55,19 @@ pub fn density(d: f64) -> String {
         "dead".into()
     } else {
         format!("{} % (10^{:.2})", value(d * 100.0), d.log10())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn powers_of_ten_read_as_on_a_log_axis() {
+        let shown: Vec<String> = [-12, -4, -1, 0, 1, 2, 4, 10].map(power_of_ten).into();
+        assert_eq!(
+            shown,
+            ["10⁻¹²", "10⁻⁴", "10⁻¹", "1", "10", "10²", "10⁴", "10¹⁰"]
+        );
     }
 }

@@ -20,6 +20,9 @@ th, td { padding: 4px 10px; border-bottom: 1px solid var(--line); text-align: le
 th { font-weight: 600; color: #344054; background: #f2f4f7; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 code, .tokname { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px; white-space: pre; background: #f2f4f7; padding: 0 3px; border-radius: 3px; }
+.tokname .mark { color: #7a8499; font-weight: 700; }
+.tokname .code { color: #475467; font-size: 11px; }
+.hit { white-space: nowrap; }
 .stats { display: flex; flex-wrap: wrap; gap: 10px; margin: 10px 0; }
 .stat { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 6px 12px; min-width: 110px; }
 .stat b { display: block; font-size: 16px; font-variant-numeric: tabular-nums; }

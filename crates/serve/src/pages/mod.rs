@@ -1,8 +1,9 @@
-//! One file per page: its handler and its markup. `layout`, `format`, `plots` and `tokens`
-//! are the pieces they share.
+//! One file per page: its handler and its markup. `layout`, `format`, `plots`, `tokens`
+//! (running text) and `chip` (a token alone) are the pieces they share.
 
 pub mod ablation;
 pub mod api;
+pub mod chip;
 pub mod dictionary;
 pub mod feature;
 pub mod fires;

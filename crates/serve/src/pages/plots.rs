@@ -3,6 +3,8 @@
 
 use maud::{html, Markup};
 
+use super::format::power_of_ten;
+
 const WIDTH: f64 = 640.0;
 const HEIGHT: f64 = 210.0;
 const LEFT: f64 = 48.0;
@@ -50,6 +52,60 @@ pub fn bars(b: &Bars<'_>) -> Markup {
     }
 }
 
+/// Ticks for a log axis whose bar boundaries sit at `log10_edges`: one at every boundary on
+/// a power of ten (every other one past 10 of them), labelled `10⁻⁴` ... `1` ... `10⁴`. With
+/// fewer than two such boundaries, the two ends, in one scientific format.
+pub fn log_ticks(log10_edges: &[f64]) -> Vec<(usize, String)> {
+    let powers: Vec<(usize, i32)> = log10_edges
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.is_finite() && (*e - e.round()).abs() < 1e-6)
+        .map(|(i, e)| (i, e.round() as i32))
+        .collect();
+    if powers.len() >= 2 {
+        let step = if powers.len() > 10 { 2 } else { 1 };
+        return powers
+            .iter()
+            .step_by(step)
+            .map(|&(i, e)| (i, power_of_ten(e)))
+            .collect();
+    }
+    match (log10_edges.first(), log10_edges.last()) {
+        (Some(&first), Some(&last)) if log10_edges.len() >= 2 => {
+            [(0, first), (log10_edges.len() - 1, last)]
+                .into_iter()
+                .filter(|(_, e)| e.is_finite())
+                .map(|(i, e)| (i, format!("{:.1e}", 10f64.powf(e))))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 fn fmt(v: f64) -> String {
     format!("{v:.1}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_ticks_sit_on_powers_of_ten_in_one_format() {
+        // An activation histogram's edges: 1e-4 to 1e4, ten bins a decade.
+        let edges: Vec<f64> = (0..=80).map(|i| -4.0 + f64::from(i) / 10.0).collect();
+        let ticks = log_ticks(&edges);
+        let at: Vec<usize> = ticks.iter().map(|t| t.0).collect();
+        assert_eq!(at, [0, 10, 20, 30, 40, 50, 60, 70, 80]);
+        assert_eq!(ticks[0].1, "10⁻⁴");
+        assert_eq!(ticks[4].1, "1");
+        assert_eq!(ticks[8].1, "10⁴");
+        // Many decades: every other one.
+        let wide: Vec<f64> = (0..=48).map(|i| -12.0 + f64::from(i) / 4.0).collect();
+        assert_eq!(log_ticks(&wide).len(), 7);
+        // No power of ten inside: the ends.
+        let narrow = [0.1f64.log10(), 0.2f64.log10(), 0.3f64.log10()];
+        let ends: Vec<String> = log_ticks(&narrow).into_iter().map(|t| t.1).collect();
+        assert_eq!(ends, ["1.0e-1", "3.0e-1"]);
+    }
 }

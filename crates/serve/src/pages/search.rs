@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use maud::{html, Markup};
 
+use super::chip::chip;
 use super::format::{count, value};
 use super::layout::{dictionary_url, feature_url, page as shell};
 use crate::database::feature::{stats, FeatureStats};
@@ -37,7 +38,6 @@ pub async fn page(
         })
     })
     .await?;
-    let vocab = &state.catalog.vocabulary;
     let body = html! {
         p.note { a href=(dictionary_url(&dict.name)) { "← " (dict.name) } }
         h1 { "Features for " code { (needle) } }
@@ -50,7 +50,7 @@ pub async fn page(
         } @else {
             p.note {
                 "Matching tokens: "
-                @for t in tokens.iter().take(MAX_TOKENS) { code.tokname { (vocab.text(*t)) } " " }
+                @for &t in tokens.iter().take(MAX_TOKENS) { (chip(&state, t)) " " }
                 @if tokens.len() > MAX_TOKENS { "(only the first " (MAX_TOKENS) " are searched)" }
             }
             p.note { (hits.len()) " features" @if hits.len() == MAX_RESULTS { " (the first " (MAX_RESULTS) ")" } }
@@ -63,12 +63,12 @@ pub async fn page(
                         td.num { @if let Some(st) = st { (value(st.max_act)) } }
                         td {
                             @for (token, n, max) in &h.examples {
-                                div { (count(*n)) " top examples fire on " code.tokname { (vocab.text(*token)) } " (highest " (value(*max)) ")" }
+                                div { (count(*n)) @if *n == 1 { " top example fires on " } @else { " top examples fire on " } (chip(&state, *token)) " (highest " (value(*max)) ")" }
                             }
                             @for (side, rank, token, logit) in &h.lens {
                                 div {
                                     "the logit lens " @if *side > 0 { "promotes" } @else { "suppresses" } " "
-                                    code.tokname { (vocab.text(*token)) } " (rank " (rank + 1) ", logit " (value(*logit)) ")"
+                                    (chip(&state, *token)) " (rank " (rank + 1) ", logit " (value(*logit)) ")"
                                 }
                             }
                         }

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use maud::{html, Markup};
+use saelab_interp::fires::start_token;
 use saelab_interp::steer::{steer, Continuation, SteerMode, SteerRequest, Steered, Stop};
 use saelab_interp::InterpError;
+use saelab_model::TextTokenizer;
 
 use super::layout::{feature_url, page as shell};
 use crate::http_error::{HttpError, HttpResult};
@@ -146,31 +148,47 @@ fn outcome(state: &AppState, request: &Request, steered: &Steered) -> Markup {
         SteerMode::Add { coefficient } => ("add", coefficient),
         SteerMode::Clamp { value } => ("clamp", value),
     };
-    let prompt_text = state
-        .live
-        .model
-        .tokenizer
-        .decode(&steered.prompt_ids)
-        .unwrap_or_else(|_| request.prompt.clone());
+    let tokenizer = &state.live.model.tokenizer;
+    let start = steered
+        .prompt_ids
+        .first()
+        .copied()
+        .filter(|&first| start_token(tokenizer) == Some(first));
     html! {
         p {
             "Feature " a href=(feature_url(&request.dict, request.feature)) { (request.dict) " #" (request.feature) }
             ", " (mode) " " (amount)
         }
+        @if let Some(start) = start {
+            p.note {
+                "The model reads its start token " code { (state.catalog.vocabulary.text(start)) }
+                " before the prompt, as before every window of the scan."
+            }
+        }
         div.side {
-            div.unsteered { h3 { "Unsteered" } (continuation(state, &prompt_text, &steered.unsteered)) }
-            div.steered { h3 { "Steered" } (continuation(state, &prompt_text, &steered.steered)) }
+            div.unsteered { h3 { "Unsteered" } (continuation(tokenizer, request, steered, &steered.unsteered)) }
+            div.steered { h3 { "Steered" } (continuation(tokenizer, request, steered, &steered.steered)) }
         }
     }
 }
 
-fn continuation(state: &AppState, prompt: &str, c: &Continuation) -> Markup {
-    let tokenizer = &state.live.model.tokenizer;
+/// The prompt as typed, then the generated text decoded as a whole, one span per token.
+fn continuation(
+    tokenizer: &TextTokenizer,
+    request: &Request,
+    steered: &Steered,
+    c: &Continuation,
+) -> Markup {
+    let pieces = token_pieces(tokenizer, &steered.prompt_ids, &c.ids);
     html! {
         span.ctx {
-            span.muted { (prompt) }
-            @for id in &c.ids {
-                span.tok.gen data-token=(id) { (tokenizer.decode(&[*id]).unwrap_or_default()) }
+            span.muted { (request.prompt) }
+            @for (id, piece) in c.ids.iter().zip(&pieces) {
+                @if piece.is_empty() {
+                    span.tok.gen data-token=(id) title=(format!("token {id}: the start of a character the next token completes")) {}
+                } @else {
+                    span.tok.gen data-token=(id) title=(format!("token {id}")) { (piece) }
+                }
             }
         }
         p.note {
@@ -182,4 +200,33 @@ fn continuation(state: &AppState, prompt: &str, c: &Continuation) -> Markup {
             }
         }
     }
+}
+
+/// Each generated token's share of the text: what the context and the tokens up to it
+/// decode to, less what the tokens before it did. Decoding token by token would turn each
+/// byte of a multi-byte character into U+FFFD; here a token that stops inside a character
+/// gets nothing and the one that completes it carries the whole character. (The last token
+/// keeps whatever it decodes to.) Should a tokenizer not decode prefix by prefix, a token
+/// falls back to its own text.
+fn token_pieces(tokenizer: &TextTokenizer, context: &[u32], ids: &[u32]) -> Vec<String> {
+    let mut all = context.to_vec();
+    let mut done = tokenizer.decode(&all).unwrap_or_default();
+    let mut pieces = Vec::with_capacity(ids.len());
+    for (k, &id) in ids.iter().enumerate() {
+        all.push(id);
+        let text = tokenizer.decode(&all).unwrap_or_default();
+        let last = k + 1 == ids.len();
+        match text.strip_prefix(done.as_str()) {
+            Some(new) if new.ends_with('\u{FFFD}') && !last => pieces.push(String::new()),
+            Some(new) => {
+                pieces.push(new.to_string());
+                done = text;
+            }
+            None => {
+                pieces.push(tokenizer.decode(&[id]).unwrap_or_default());
+                done = text;
+            }
+        }
+    }
+    pieces
 }
