@@ -588,3 +588,60 @@ fn the_database_does_not_depend_on_the_thread_count() {
     assert!(one.len() > 500, "{} rows", one.len());
     assert_eq!(one, dump(3));
 }
+
+/// LayerNorm models (GPT-2): the lens centres the direction, divides by its standard
+/// deviation, scales by γ and leaves β and any unembedding bias out.
+#[test]
+fn the_lens_through_a_layer_norm_matches_an_independent_computation() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../model/tests/fixtures/tiny/gpt2"
+    );
+    let m = saelab_model::load::load_hf_dir(Path::new(dir), "gpt2").unwrap();
+    let cfg = &m.model.cfg;
+    let d = cfg.d_model;
+    let hook = hook(&m, "blocks.0.hook_resid_post");
+    let directions = SaeWeights::init_tied(d, 6, 1.0, 9).w_dec;
+    let n = 7;
+    let lens = saelab_interp::lens::logit_lens(&m.model, hook, &directions, d, n, &[])
+        .unwrap()
+        .expect("the residual stream has a lens");
+    let to_vec =
+        |t: candle_core::Tensor| -> Vec<f32> { t.flatten_all().unwrap().to_vec1().unwrap() };
+    let w_u = to_vec(m.model.unembed.weight());
+    let gamma = to_vec(m.model.ln_final.weight.clone());
+    let eps = m.model.ln_final.eps as f64;
+    for (f, got) in lens.iter().enumerate() {
+        let x: Vec<f64> = directions[f * d..(f + 1) * d]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let mean = x.iter().sum::<f64>() / d as f64;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / d as f64;
+        let normed: Vec<f64> = (0..d)
+            .map(|i| (x[i] - mean) / (var + eps).sqrt() * gamma[i] as f64)
+            .collect();
+        let mut logits: Vec<(u32, f64)> = (0..cfg.vocab_size)
+            .map(|t| {
+                let row = &w_u[t * d..(t + 1) * d];
+                (t as u32, (0..d).map(|i| row[i] as f64 * normed[i]).sum())
+            })
+            .collect();
+        logits.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let scale = logits[0].1.abs();
+        for (rank, (&(_, v), (_, e))) in got.top.iter().zip(&logits).enumerate() {
+            assert!(
+                (v as f64 - e).abs() <= 1e-4 * scale,
+                "f{f} top {rank}: {v} vs {e}"
+            );
+        }
+        let last = logits.len() - 1;
+        for (rank, &(_, v)) in got.bottom.iter().enumerate() {
+            let e = logits[last - rank].1;
+            assert!(
+                (v as f64 - e).abs() <= 1e-4 * scale,
+                "f{f} bottom {rank}: {v} vs {e}"
+            );
+        }
+    }
+}
