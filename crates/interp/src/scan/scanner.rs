@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use saelab_data::activations::{ActivationWindow, Layout};
 use saelab_model::HookPoint;
+use saelab_sae::rng::SplitMix64;
 use saelab_sae::{Dictionary, Sae, SparseFeatures};
 
 use super::example::{ContextSpan, Example, WindowIds};
@@ -316,16 +317,16 @@ impl ByFeature {
 }
 
 fn by_feature(features: &SparseFeatures, counted: &[bool]) -> ByFeature {
+    let kept = |row: usize| {
+        let (idx, val) = features.row(row);
+        idx.iter()
+            .zip(val)
+            .filter(move |(_, &v)| counted[row] && v != 0.0)
+    };
     let mut offsets = vec![0usize; features.d_sae + 1];
-    let keep = |row: usize, v: f32| counted[row] && v != 0.0;
-    for (row, &c) in counted.iter().enumerate().take(features.rows) {
-        if c {
-            let (idx, val) = features.row(row);
-            for (&j, &v) in idx.iter().zip(val) {
-                if v != 0.0 {
-                    offsets[j as usize + 1] += 1;
-                }
-            }
+    for row in 0..features.rows {
+        for (&j, _) in kept(row) {
+            offsets[j as usize + 1] += 1;
         }
     }
     for f in 0..features.d_sae {
@@ -334,12 +335,9 @@ fn by_feature(features: &SparseFeatures, counted: &[bool]) -> ByFeature {
     let mut next = offsets.clone();
     let mut entries = vec![(0u32, 0f32); offsets[features.d_sae]];
     for row in 0..features.rows {
-        let (idx, val) = features.row(row);
-        for (&j, &v) in idx.iter().zip(val) {
-            if keep(row, v) {
-                entries[next[j as usize]] = (row as u32, v);
-                next[j as usize] += 1;
-            }
+        for (&j, &v) in kept(row) {
+            entries[next[j as usize]] = (row as u32, v);
+            next[j as usize] += 1;
         }
     }
     ByFeature { offsets, entries }
@@ -411,12 +409,9 @@ fn sample_key(seed: u64, dictionary: usize, feature: usize, row: u64) -> u64 {
     mix(a ^ row)
 }
 
-/// SplitMix64's finaliser.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// SplitMix64's output function: one step of the generator started at `z`.
+fn mix(z: u64) -> u64 {
+    SplitMix64::new(z).next_u64()
 }
 
 #[cfg(test)]
