@@ -11,7 +11,7 @@ use saelab_data::{Packing, WindowConfig};
 use saelab_interp::build::{
     build_database, open_stream, unique_hooks, BuildOptions, Provenance, Source, Stage,
 };
-use saelab_interp::scan::limit::FirstTokens;
+use saelab_interp::scan::limit::{next_chunk, FirstTokens};
 use saelab_interp::scan::ScanDictionary;
 use saelab_sae::Dictionary;
 
@@ -82,15 +82,8 @@ pub fn run(args: Args) -> Result<()> {
     let start = Instant::now();
     let mut bare_tokens = 0u64;
     let mut chunk: Vec<ActivationWindow> = Vec::with_capacity(args.batch);
-    let mut windows = FirstTokens::new(stream, args.tokens).peekable();
-    while windows.peek().is_some() {
-        chunk.clear();
-        while chunk.len() < args.batch {
-            match windows.next() {
-                Some(w) => chunk.push(w?),
-                None => break,
-            }
-        }
+    let mut windows = FirstTokens::new(stream, args.tokens);
+    while next_chunk(&mut windows, args.batch, &mut chunk)? {
         bare_tokens += chunk
             .iter()
             .map(|w| w.counted().count() as u64)

@@ -14,7 +14,7 @@ use crate::db::DatabaseWriter;
 use crate::error::{InterpError, Result};
 use crate::lens::{excluded_tokens, logit_lens, LensPath};
 use crate::nearest::nearest;
-use crate::scan::limit::FirstTokens;
+use crate::scan::limit::{next_chunk, FirstTokens};
 use crate::scan::{histogram, DictionaryScan, ScanDictionary, ScanOptions, Scanner};
 
 /// Where the activations come from.
@@ -127,21 +127,13 @@ pub fn build_database(
         }
     }
     let mut scanner = Scanner::new(&layout, dictionaries, options.scan.clone())?;
-    let windows: Box<dyn Iterator<Item = Result<ActivationWindow>>> = match options.tokens {
+    let mut windows: Box<dyn Iterator<Item = Result<ActivationWindow>>> = match options.tokens {
         Some(n) => Box::new(FirstTokens::new(stream, n)),
         None => Box::new(stream.map(|w| w.map_err(InterpError::Data))),
     };
     let mut tokens = 0u64;
     let mut chunk = Vec::with_capacity(options.chunk_windows);
-    let mut windows = windows.peekable();
-    while windows.peek().is_some() {
-        chunk.clear();
-        while chunk.len() < options.chunk_windows {
-            match windows.next() {
-                Some(w) => chunk.push(w?),
-                None => break,
-            }
-        }
+    while next_chunk(&mut windows, options.chunk_windows, &mut chunk)? {
         tokens += chunk
             .iter()
             .map(|w| w.mask.iter().filter(|m| **m == 1).count() as u64)

@@ -44,3 +44,19 @@ impl<I: Iterator<Item = saelab_data::Result<ActivationWindow>>> Iterator for Fir
         Some(Ok(window))
     }
 }
+
+/// Refills `chunk` with up to `size` windows from `windows`; false once none are left.
+pub fn next_chunk<I: Iterator<Item = Result<ActivationWindow>>>(
+    windows: &mut I,
+    size: usize,
+    chunk: &mut Vec<ActivationWindow>,
+) -> Result<bool> {
+    chunk.clear();
+    while chunk.len() < size {
+        match windows.next() {
+            Some(w) => chunk.push(w?),
+            None => break,
+        }
+    }
+    Ok(!chunk.is_empty())
+}
