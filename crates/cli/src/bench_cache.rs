@@ -28,7 +28,9 @@ pub fn run(dir: &Path, batch: usize, buffer_mib: usize, verify: bool) -> Result<
     let row = cache.layout().row_len() as f64;
 
     let config = BufferConfig {
-        bytes: buffer_mib << 20,
+        bytes: buffer_mib
+            .checked_mul(1 << 20)
+            .with_context(|| format!("--buffer-mib {buffer_mib} overflows"))?,
         shape: BatchShape::Tokens(batch),
         seed: 0,
         include_special: false,

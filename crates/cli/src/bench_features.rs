@@ -16,7 +16,7 @@ use saelab_interp::scan::ScanDictionary;
 use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
-use crate::sae_arg::load_dictionary;
+use crate::sae_arg::load_dictionaries;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
@@ -45,17 +45,15 @@ pub fn run(args: Args) -> Result<()> {
     }
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
     let dictionaries = || -> Result<Vec<ScanDictionary>> {
-        args.sae
-            .iter()
-            .map(|spec| {
-                load_dictionary(spec, None, &loaded.model.cfg).map(|d| ScanDictionary {
-                    name: d.name,
-                    path: d.path,
-                    hook: d.hook,
-                    sae: d.sae,
-                })
+        Ok(load_dictionaries(&args.sae, None, &loaded.model.cfg)?
+            .into_iter()
+            .map(|d| ScanDictionary {
+                name: d.name,
+                path: d.path,
+                hook: d.hook,
+                sae: d.sae,
             })
-            .collect()
+            .collect())
     };
     let source = || -> Result<Source> {
         Ok(Source::Corpus {

@@ -8,11 +8,10 @@ use anyhow::{bail, Context, Result};
 use saelab_data::{windows, Packing, WindowConfig};
 use saelab_eval::tokens::first_tokens;
 use saelab_eval::{evaluate, EvalDictionary, EvalOptions};
-use saelab_model::HookPoint;
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
-use crate::sae_arg::load_dictionary;
+use crate::sae_arg::load_dictionaries;
 use crate::train::write_atomic;
 use crate::ModelArg;
 
@@ -63,30 +62,23 @@ pub fn run(args: Args) -> Result<()> {
     if args.ctx < 2 || args.batch == 0 || args.dead_window == 0 {
         bail!("--ctx must be at least 2, --batch and --dead-window positive");
     }
-    // Before the work, so that an unusable --json fails at once.
-    if let Some(dir) = args.json.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("--json: creating {}", dir.display()))?;
-    }
+    // Before the work, so that an unusable --json or --report fails at once.
+    let report_path = args
+        .report
+        .clone()
+        .unwrap_or_else(|| parent_or_here(&args.json).join(saelab_report::RUN_REPORT));
+    check_outputs(&args.json, &report_path)?;
     let loaded = saelab_model::load(args.model.model.as_deref()).context("--model")?;
     let cfg = &loaded.model.cfg;
-    let override_hook = args
-        .hook
-        .as_deref()
-        .map(|h| HookPoint::parse(h, cfg).context("--hook"))
-        .transpose()?;
-    let dictionaries = args
-        .sae
-        .iter()
-        .map(|spec| {
-            load_dictionary(spec, override_hook, cfg).map(|d| EvalDictionary {
-                name: d.name,
-                path: d.path,
-                hook: d.hook,
-                sae: d.sae,
-            })
+    let dictionaries = load_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
+        .into_iter()
+        .map(|d| EvalDictionary {
+            name: d.name,
+            path: d.path,
+            hook: d.hook,
+            sae: d.sae,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Vec<_>>();
 
     let corpus = args.corpus.open()?;
     let packing: Packing = args.packing.parse()?;
@@ -135,6 +127,58 @@ pub fn run(args: Args) -> Result<()> {
     println!("results: {}", args.json.display());
     println!("report: {}", report.display());
     Ok(())
+}
+
+/// The folder of `path` (`.` for a bare file name).
+fn parent_or_here(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// Refuses outputs that would fail, or clobber each other, only after the evaluation:
+/// a folder, a place that cannot be written, one file named by both flags.
+fn check_outputs(json: &Path, report: &Path) -> Result<()> {
+    for (flag, path) in [("--json", json), ("--report", report)] {
+        let dir = parent_or_here(path);
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{flag}: creating {}", dir.display()))?;
+        if path.is_dir() {
+            bail!("{flag} {} is a folder; give a file path", path.display());
+        }
+        let writable = match path.exists() {
+            true => std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .map(drop),
+            false => tempfile::NamedTempFile::new_in(dir).map(drop),
+        };
+        writable.with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
+    }
+    if canonical(json)? == canonical(report)? {
+        bail!(
+            "--json {} and --report {} are the same file: the page would replace the results",
+            json.display(),
+            report.display()
+        );
+    }
+    Ok(())
+}
+
+/// `path` with its folder resolved (links, `..`), for a file that may not exist yet.
+fn canonical(path: &Path) -> Result<PathBuf> {
+    if let Ok(resolved) = path.canonicalize() {
+        return Ok(resolved);
+    }
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} does not name a file", path.display()))?;
+    let dir = parent_or_here(path);
+    Ok(dir
+        .canonicalize()
+        .with_context(|| format!("{}", dir.display()))?
+        .join(name))
 }
 
 /// Writes the page to `report`, else beside `json`: a training run's page when `json` is

@@ -10,13 +10,12 @@ use anyhow::{bail, Context, Result};
 use saelab_data::{windows, Packing, WindowConfig};
 use saelab_interp::build::{build_database, BuildOptions, Provenance, Source, Stage};
 use saelab_interp::scan::{ContextSpan, ScanDictionary, ScanOptions};
-use saelab_model::HookPoint;
 use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::features_export::{self, ExportArgs};
 use crate::progress::Progress;
-use crate::sae_arg::load_dictionary;
+use crate::sae_arg::load_dictionaries;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
@@ -112,23 +111,15 @@ fn scan(args: &Args) -> Result<()> {
     check_args(args)?;
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
     let cfg = &loaded.model.cfg;
-    let override_hook = args
-        .hook
-        .as_deref()
-        .map(|h| HookPoint::parse(h, cfg).context("--hook"))
-        .transpose()?;
-    let dictionaries = args
-        .sae
-        .iter()
-        .map(|spec| {
-            load_dictionary(spec, override_hook, cfg).map(|d| ScanDictionary {
-                name: d.name,
-                path: absolute(&d.path),
-                hook: d.hook,
-                sae: d.sae,
-            })
+    let dictionaries = load_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
+        .into_iter()
+        .map(|d| ScanDictionary {
+            name: d.name,
+            path: absolute(&d.path),
+            hook: d.hook,
+            sae: d.sae,
         })
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Vec<_>>();
 
     let (source, corpus_name) = match &args.cache {
         Some(dir) => {

@@ -13,6 +13,7 @@ use saelab_model::HookPoint;
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
+use crate::run_folder;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
@@ -62,6 +63,10 @@ pub fn run(args: Args) -> Result<()> {
     if args.tokens == Some(0) {
         bail!("--tokens must be positive");
     }
+    saelab_data::activations::check_distinct_hooks(&args.hook).context("--hook")?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
+    // Held until the harvest returns: a second harvest into this folder is refused.
+    let _lock = run_folder::lock(&args.out, "--out")?;
     let corpus = args.corpus.open()?;
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
     let cfg = &loaded.model.cfg;

@@ -12,6 +12,7 @@ mod features_export;
 mod harvest;
 mod progress;
 mod report;
+mod run_folder;
 mod sae_arg;
 mod serve;
 mod train;
@@ -105,6 +106,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stops early (`saelab hooks | head`) is not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.is::<train::Interrupted>() => {
+            eprintln!("{e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -8,15 +8,20 @@ use anyhow::{Context, Result};
 pub struct Args {
     /// A run folder (writes its report.html) or an eval JSON file.
     path: PathBuf,
-    /// For an eval file: where to write the page (default: report.html beside it).
+    /// Where to write the page (default: report.html in the run folder, or beside the eval
+    /// file).
     #[arg(long)]
     out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let written = if args.path.is_dir() {
-        saelab_report::write_run_report(&args.path)
-            .with_context(|| format!("run folder {}", args.path.display()))?
+        let out = args
+            .out
+            .unwrap_or_else(|| args.path.join(saelab_report::RUN_REPORT));
+        saelab_report::write_run_report_to(&args.path, &out)
+            .with_context(|| format!("run folder {}", args.path.display()))?;
+        out
     } else {
         let out = args.out.unwrap_or_else(|| {
             args.path

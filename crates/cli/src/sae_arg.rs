@@ -7,11 +7,28 @@ use anyhow::{bail, Context, Result};
 use saelab_model::{HookPoint, ModelConfig};
 use saelab_sae::{Dictionary, Sae};
 
+use crate::train_config::check_name;
+
 pub struct NamedDictionary {
     pub name: String,
     pub path: String,
     pub hook: HookPoint,
     pub sae: Sae,
+}
+
+/// Every `--sae` spec, at `--hook` (parsed here) or each dictionary's own hook.
+pub fn load_dictionaries(
+    specs: &[String],
+    hook: Option<&str>,
+    cfg: &ModelConfig,
+) -> Result<Vec<NamedDictionary>> {
+    let override_hook = hook
+        .map(|h| HookPoint::parse(h, cfg).context("--hook"))
+        .transpose()?;
+    specs
+        .iter()
+        .map(|spec| load_dictionary(spec, override_hook, cfg))
+        .collect()
 }
 
 pub fn load_dictionary(
@@ -21,6 +38,7 @@ pub fn load_dictionary(
 ) -> Result<NamedDictionary> {
     let (name, dir) = match spec.split_once('=') {
         Some((name, dir)) if !name.is_empty() && !Path::new(spec).exists() => {
+            check_name(name).with_context(|| format!("--sae {spec}: NAME"))?;
             (name.to_string(), PathBuf::from(dir))
         }
         _ => {

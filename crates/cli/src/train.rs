@@ -25,6 +25,7 @@ use saelab_sae::{Dictionary, L1Variant, Metadata, TrainArchitecture, TrainConfig
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
+use crate::run_folder;
 use crate::train_config::{RunConfig, SaeEntry, KINDS};
 use crate::train_eval::{evaluate_holdout, print_summary};
 
@@ -86,14 +87,20 @@ const CONFIG: &str = "config.json";
 
 pub fn run(args: Args) -> Result<()> {
     let out = args.out.clone();
+    // Held until the run returns: a second writer into this folder is refused.
+    let _lock;
     let run = if args.resume {
         let path = out.join(CONFIG);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("--resume: {} (is --out a run folder?)", path.display()))?;
+        _lock = run_folder::lock(&out, "--out")?;
         serde_json::from_str::<RunFile>(&text)
             .with_context(|| format!("{}", path.display()))?
             .run
     } else {
+        std::fs::create_dir_all(&out).with_context(|| format!("--out {}", out.display()))?;
+        _lock = run_folder::lock(&out, "--out")?;
+        run_folder::refuse_foreign(&out, "--out", "a training run", is_run_file)?;
         if out.join(CONFIG).exists() {
             bail!(
                 "--out {} already holds a run: continue it with --resume, or choose another folder",
@@ -169,7 +176,7 @@ pub fn run(args: Args) -> Result<()> {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
 
     let buffer_config = BufferConfig {
-        bytes: run.buffer_mib << 20,
+        bytes: run.buffer_bytes()?,
         shape: BatchShape::Tokens(run.batch),
         seed: run.seed,
         include_special: false,
@@ -230,11 +237,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         if stop {
             progress.finish();
-            eprintln!(
-                "interrupted at step {step}; continue with: saelab train --out {} --resume",
-                out.display()
-            );
-            return Ok(());
+            return Err(Interrupted { step, out }.into());
         }
     }
     progress.finish();
@@ -275,6 +278,43 @@ pub fn run(args: Args) -> Result<()> {
     println!("dictionaries in {}", final_dir.display());
     println!("report: {}", report.display());
     Ok(())
+}
+
+/// A run stopped by Ctrl-C after its checkpoint. Not a success: `main` exits with 130
+/// (128 + SIGINT) so that `saelab train … && saelab eval …` stops without a `final/` folder.
+#[derive(Debug)]
+pub struct Interrupted {
+    step: u64,
+    out: PathBuf,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted at step {} (checkpoint saved); continue with: saelab train --out {} --resume",
+            self.step,
+            self.out.display()
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// What a run writes into its folder (`.saelab-tmp-` files are atomic writes cut short):
+/// a folder holding anything else is used for something else.
+fn is_run_file(name: &str) -> bool {
+    name.starts_with(".saelab-tmp-")
+        || [
+            CONFIG,
+            "metrics.jsonl",
+            "checkpoints",
+            "final",
+            "summary.json",
+            "eval.json",
+            saelab_report::RUN_REPORT,
+        ]
+        .contains(&name)
 }
 
 /// `config.json` of a run.

@@ -113,22 +113,42 @@ impl RunConfig {
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))
     }
 
+    /// `buffer_mib` in bytes, refused where it does not fit in a `usize`.
+    pub fn buffer_bytes(&self) -> Result<usize> {
+        self.buffer_mib
+            .checked_mul(1 << 20)
+            .with_context(|| format!("`buffer_mib` = {} overflows", self.buffer_mib))
+    }
+
     pub fn check(&self) -> Result<()> {
         if self.sae.is_empty() {
             bail!("give at least one dictionary (--sae topk:k=32,width=16384)");
         }
         for (field, value) in [
-            ("ctx", self.ctx),
-            ("batch", self.batch),
-            ("buffer_mib", self.buffer_mib),
+            ("ctx", self.ctx as u64),
+            ("batch", self.batch as u64),
+            ("buffer_mib", self.buffer_mib as u64),
+            ("checkpoint_every", self.checkpoint_every),
+            ("log_every", self.log_every),
         ] {
             if value == 0 {
                 bail!("`{field}` must be positive");
             }
         }
+        let buffer_bytes = self.buffer_bytes()?;
+        if let Some(total) =
+            saelab_data::activations::buffer::physical_memory().filter(|&m| buffer_bytes as u64 > m)
+        {
+            bail!(
+                "`buffer_mib` = {} is more than this machine's {} MiB of memory",
+                self.buffer_mib,
+                total >> 20
+            );
+        }
         if self.hooks.is_empty() {
             bail!("`hooks` is empty");
         }
+        saelab_data::activations::check_distinct_hooks(&self.hooks).context("`hooks`")?;
         for (i, entry) in self.sae.iter().enumerate() {
             entry
                 .check()
@@ -142,6 +162,16 @@ impl RunConfig {
 pub const KINDS: [&str; 6] = ["topk", "batchtopk", "relu", "april", "jumprelu", "gated"];
 const KEYS: &str = "name, width, k, l1, l0, bandwidth, threshold, ghost_grads, lr, hook, \
                     dead_after_tokens, resample_every, normalize";
+
+/// A dictionary's name becomes a folder under the run's `final/` and `checkpoints/`: it
+/// must be one plain path component, so that no name reaches outside the run folder.
+pub fn check_name(name: &str) -> Result<()> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name == "." || name == ".." || !name.chars().all(plain) {
+        bail!("{name:?} is not a plain name (letters, digits, `-`, `_` and `.`; not `.` or `..`)");
+    }
+    Ok(())
+}
 
 impl SaeEntry {
     /// Parses `kind:key=value,key=value`, e.g. `topk:k=32,width=16384,lr=2e-4`.
@@ -169,7 +199,10 @@ impl SaeEntry {
                 .with_context(|| format!("--sae {spec}: `{part}` is not key=value"))?;
             let bad = |e: &dyn std::fmt::Display| anyhow::anyhow!("--sae {spec}: `{key}`: {e}");
             match key.trim() {
-                "name" => entry.name = Some(value.to_string()),
+                "name" => {
+                    check_name(value).with_context(|| format!("--sae {spec}: `name`"))?;
+                    entry.name = Some(value.to_string())
+                }
                 "width" => entry.width = value.parse().map_err(|e| bad(&e))?,
                 "k" => entry.k = Some(value.parse().map_err(|e| bad(&e))?),
                 "l1" => entry.l1 = Some(value.parse().map_err(|e| bad(&e))?),
@@ -197,11 +230,21 @@ impl SaeEntry {
 
     /// The checks that need no model: each names its field.
     pub fn check(&self) -> Result<()> {
+        if let Some(name) = &self.name {
+            check_name(name).context("`name`")?;
+        }
         if !KINDS.contains(&self.kind.as_str()) {
             bail!("`kind`: unknown `{}` ({})", self.kind, KINDS.join(", "));
         }
         if self.width == 0 {
             bail!("`width` must be positive");
+        }
+        let most = saelab_sae::train::config::MAX_LATENTS;
+        if self.width > most {
+            bail!(
+                "`width` = {} is larger than saelab's bound {most}",
+                self.width
+            );
         }
         match (self.kind.as_str(), self.k) {
             ("topk" | "batchtopk", None) => bail!("`k` is required for {}", self.kind),
@@ -262,5 +305,93 @@ impl SaeEntry {
             }
             s
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_plain_path_components() {
+        for good in ["a", "topk-64", "run_1.k8", "..a", "a..b"] {
+            check_name(good).unwrap();
+        }
+        for bad in [
+            "", ".", "..", "../x", "../../x", "/tmp/x", "a/b", "a\\b", "x\0", "é", " a", "a:b",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+        let err = SaeEntry::parse("topk:k=4,width=64,name=../../x").unwrap_err();
+        assert!(format!("{err:#}").contains("`name`"), "{err:#}");
+        let mut entry = SaeEntry::parse("topk:k=4,width=64").unwrap();
+        entry.name = Some("/abs".into());
+        assert!(entry.check().is_err(), "a TOML name is checked too");
+    }
+}
+
+#[cfg(test)]
+mod bad_sizes {
+    use super::*;
+
+    fn config(extra: &str) -> Result<RunConfig> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("run.toml");
+        std::fs::write(
+            &path,
+            format!("{extra}\n[[sae]]\nkind = \"topk\"\nwidth = 64\nk = 4\n"),
+        )?;
+        RunConfig::from_toml(&path)
+    }
+
+    fn refusal(extra: &str) -> String {
+        let err = config(extra)
+            .and_then(|c| c.check())
+            .expect_err(&format!("{extra:?} accepted"));
+        format!("{err:#}")
+    }
+
+    /// A zero period used to divide by zero in the run loop, after the run folder was made.
+    #[test]
+    fn zero_periods_are_refused_naming_the_key() {
+        config("").unwrap().check().unwrap();
+        for key in [
+            "checkpoint_every",
+            "log_every",
+            "ctx",
+            "batch",
+            "buffer_mib",
+        ] {
+            let msg = refusal(&format!("{key} = 0"));
+            assert!(msg.contains(&format!("`{key}`")), "{key}: {msg}");
+        }
+    }
+
+    #[test]
+    fn repeated_hooks_are_refused_naming_the_hook() {
+        for hooks in [
+            r#"["blocks.0.hook_resid_post", "blocks.0.hook_resid_post"]"#,
+            r#"["a", "b", "a"]"#,
+            r#"["b", "a", "b", "b"]"#,
+        ] {
+            let msg = refusal(&format!("hooks = {hooks}"));
+            assert!(
+                msg.contains("`hooks`") && msg.contains("more than once"),
+                "{hooks}: {msg}"
+            );
+        }
+    }
+
+    #[test]
+    fn huge_sizes_are_refused_before_allocating() {
+        for mib in [100_000_000i64, 1 << 44, 1 << 50, i64::MAX] {
+            let msg = refusal(&format!("buffer_mib = {mib}"));
+            assert!(msg.contains("`buffer_mib`"), "{mib}: {msg}");
+        }
+        for width in ["268435457", "1000000000000", "18446744073709551615"] {
+            let entry = SaeEntry::parse(&format!("topk:k=4,width={width}")).unwrap();
+            let msg = format!("{:#}", entry.check().unwrap_err());
+            assert!(msg.contains("`width`"), "{width}: {msg}");
+        }
     }
 }

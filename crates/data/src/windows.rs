@@ -83,6 +83,14 @@ impl WindowConfig {
                 format!("{} is too short (at least {least})", self.len),
             ));
         }
+        // A window is held whole in memory while it fills; no model reads one longer.
+        let most = saelab_model::config::MAX_CONTEXT;
+        if self.len > most {
+            return Err(DataError::invalid(
+                "window length",
+                format!("{} tokens is longer than saelab's bound {most}", self.len),
+            ));
+        }
         Ok(())
     }
 

@@ -318,3 +318,63 @@ fn a_window_range_of_the_cache_reads_exactly_those_windows() {
     let part: Vec<_> = cache.windows(options).map(Result::unwrap).collect();
     assert_eq!(part.as_slice(), &all[5..20]);
 }
+
+/// A repeated hook used to panic inside safetensors after the manifest was written (harvest)
+/// and in the buffer (training from a cache). Harvest, live activations and cache reading
+/// refuse it, naming the hook, before any work.
+#[test]
+fn a_repeated_hook_is_refused_before_any_work() {
+    let model = tiny_llama();
+    let cfg = &model.model.cfg;
+    let layout = |name: &str| HookLayout {
+        name: name.to_string(),
+        d: HookPoint::parse(name, cfg).unwrap().width(cfg),
+    };
+    let repeats: [&[&str]; 3] = [
+        &[HOOKS[0], HOOKS[0]],
+        &[HOOKS[0], HOOKS[1], HOOKS[0]],
+        &[HOOKS[1], HOOKS[0], HOOKS[1], HOOKS[1]],
+    ];
+    for hooks in repeats {
+        let dir = tempfile::tempdir().unwrap();
+        let mut harvest_spec = spec(&model, CacheDtype::F32);
+        harvest_spec.hooks = hooks.iter().map(|h| layout(h)).collect();
+        let err = run_harvest(&model, harvest_spec.clone(), dir.path())
+            .expect_err("a repeated hook was harvested")
+            .to_string();
+        assert!(err.contains("more than once"), "{hooks:?}: {err}");
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{hooks:?}: the refused harvest wrote files"
+        );
+
+        let mut live = live_spec(&model, &harvest_spec);
+        live.points = hooks
+            .iter()
+            .map(|h| HookPoint::parse(h, cfg).unwrap())
+            .collect();
+        let err = live_windows(model.clone(), documents(), live)
+            .err()
+            .expect("repeated live hooks were accepted")
+            .to_string();
+        assert!(err.contains("more than once"), "{hooks:?}: {err}");
+    }
+
+    // A manifest that names a hook twice (as the panicking harvest left) is a named error.
+    let dir = tempfile::tempdir().unwrap();
+    run_harvest(&model, spec(&model, CacheDtype::F32), dir.path()).unwrap();
+    let path = dir.path().join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let first = manifest["spec"]["hooks"][0].clone();
+    manifest["spec"]["hooks"][1] = first;
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let err = ActivationCache::open(dir.path())
+        .err()
+        .expect("a manifest with a repeated hook was opened")
+        .to_string();
+    assert!(
+        err.contains("manifest.json") && err.contains(HOOKS[0]) && err.contains("more than once"),
+        "{err}"
+    );
+}

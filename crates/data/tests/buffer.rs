@@ -178,3 +178,82 @@ fn a_producer_error_ends_the_stream_with_that_error() {
         .to_string();
     assert!(err.contains("broke on purpose"), "{err}");
 }
+
+/// A buffer over a stream that names a hook twice is refused (it used to panic).
+#[test]
+fn a_stream_with_a_repeated_hook_is_refused() {
+    let mut repeated = layout();
+    repeated.hooks.push(repeated.hooks[0].clone());
+    let stream = WindowStream::spawn(repeated, 1, |_| Ok(()));
+    let config = BufferConfig {
+        bytes: 1 << 20,
+        shape: BatchShape::Tokens(8),
+        seed: 0,
+        include_special: false,
+    };
+    let err = ActivationBuffer::new(stream, config)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("h is given more than once"), "{err}");
+}
+
+/// Buffer sizes past the machine's memory, and layouts whose row size overflows, are refused
+/// before anything is allocated (`--buffer-mib 100000000` used to abort).
+#[test]
+fn huge_buffers_and_widths_are_refused_before_allocating() {
+    let Some(memory) = saelab_data::activations::buffer::physical_memory() else {
+        return;
+    };
+    let beyond = usize::try_from(memory).unwrap().saturating_add(1);
+    for bytes in [
+        beyond,
+        beyond.saturating_mul(2),
+        100_000_000 << 20,
+        usize::MAX,
+    ] {
+        let config = BufferConfig {
+            bytes,
+            shape: BatchShape::Tokens(64),
+            seed: 0,
+            include_special: false,
+        };
+        let err = ActivationBuffer::new(stream(5), config)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("buffer bytes") && err.contains("memory"),
+            "{bytes}: {err}"
+        );
+    }
+    for d in [usize::MAX, usize::MAX / 2, usize::MAX / 4 + 1] {
+        let wide = Layout {
+            ctx: CTX,
+            hooks: vec![
+                HookLayout {
+                    name: "a".into(),
+                    d,
+                },
+                HookLayout {
+                    name: "b".into(),
+                    d,
+                },
+            ],
+        };
+        for shape in [BatchShape::Tokens(64), BatchShape::Windows(2)] {
+            let config = BufferConfig {
+                bytes: 1 << 20,
+                shape,
+                seed: 0,
+                include_special: false,
+            };
+            let stream = WindowStream::spawn(wide.clone(), 1, |_| Ok(()));
+            let err = ActivationBuffer::new(stream, config)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("buffer bytes"), "d = {d}: {err}");
+        }
+    }
+}

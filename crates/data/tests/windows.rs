@@ -231,3 +231,25 @@ fn a_bos_the_tokenizer_adds_by_itself_is_not_doubled() {
     );
     assert_eq!(w[0].ids, [0, 0, 65, 66]);
 }
+
+/// `corpus --stats --ctx 10000000000` used to grow one window until the process was killed.
+#[test]
+fn a_window_longer_than_the_stated_bound_is_an_error() {
+    let tok = tokenizer();
+    let most = saelab_model::config::MAX_CONTEXT;
+    for len in [most + 1, 10_000_000_000, usize::MAX] {
+        for packing in [Packing::Packed, Packing::Padded] {
+            let err = windows(
+                docs(&["abc"]),
+                &tok,
+                WindowConfig::for_tokenizer(&tok, len, packing),
+            )
+            .err()
+            .unwrap_or_else(|| panic!("a window of {len} tokens was accepted"));
+            assert!(
+                err.to_string().contains("window length") && err.to_string().contains("bound"),
+                "{len}: {err}"
+            );
+        }
+    }
+}

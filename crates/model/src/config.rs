@@ -42,6 +42,15 @@ impl Activation {
     }
 }
 
+/// Bounds on a model's shape that `ModelConfig::validate` enforces.
+pub const MAX_LAYERS: usize = 1 << 12;
+pub const MAX_HEADS: usize = 1 << 12;
+/// Widths: d_model, d_head, d_mlp and heads × d_head.
+pub const MAX_WIDTH: usize = 1 << 20;
+pub const MAX_VOCAB: usize = 1 << 24;
+/// Positions (rotary tables and position embeddings are sized from it).
+pub const MAX_CONTEXT: usize = 1 << 21;
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ModelConfig {
     pub family: Family,
@@ -88,6 +97,36 @@ impl ModelConfig {
         for (name, value) in positive {
             if value == 0 {
                 return Err(format!("{name} must be positive"));
+            }
+        }
+        // Stated bounds, far above any released model, so that a corrupt or hostile file
+        // is refused before any buffer is sized from it.
+        let bounded = [
+            ("vocab_size", self.vocab_size, MAX_VOCAB),
+            ("d_model", self.d_model, MAX_WIDTH),
+            ("n_layers", self.n_layers, MAX_LAYERS),
+            ("n_heads", self.n_heads, MAX_HEADS),
+            ("n_kv_heads", self.n_kv_heads, MAX_HEADS),
+            ("d_head", self.d_head, MAX_WIDTH),
+            ("d_mlp", self.d_mlp, MAX_WIDTH),
+            ("context_length", self.context_length, MAX_CONTEXT),
+        ];
+        for (name, value, most) in bounded {
+            if value > most {
+                return Err(format!(
+                    "{name} = {value} is larger than saelab's bound {most}"
+                ));
+            }
+        }
+        for (name, heads) in [("n_heads", self.n_heads), ("n_kv_heads", self.n_kv_heads)] {
+            if heads
+                .checked_mul(self.d_head)
+                .is_none_or(|width| width > MAX_WIDTH)
+            {
+                return Err(format!(
+                    "{name} × d_head = {heads} × {} is larger than saelab's bound {MAX_WIDTH}",
+                    self.d_head
+                ));
             }
         }
         if !self.n_heads.is_multiple_of(self.n_kv_heads) {

@@ -38,7 +38,8 @@ impl Transformer {
                 "the prompt encodes to no tokens".into(),
             ));
         }
-        let total = prompt.len() + max_new;
+        // Saturating: a huge `max_new` is too long, not a wrapped-around small total.
+        let total = prompt.len().saturating_add(max_new);
         if total > self.cfg.context_length {
             return Err(ModelError::TooLong {
                 what: format!(

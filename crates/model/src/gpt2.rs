@@ -23,7 +23,7 @@ pub fn config_from_hf(c: &JsonConfig) -> Result<ModelConfig> {
         n_heads,
         n_kv_heads: n_heads,
         d_head: d_model / n_heads.max(1),
-        d_mlp: c.opt_usize("n_inner")?.unwrap_or(4 * d_model),
+        d_mlp: c.opt_usize("n_inner")?.unwrap_or(d_model.saturating_mul(4)),
         context_length,
         norm: NormKind::Layer,
         norm_eps: c.opt_f64("layer_norm_epsilon")?.unwrap_or(1e-5),

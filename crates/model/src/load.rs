@@ -78,6 +78,8 @@ pub fn load_path(path: &Path, name: &str) -> Result<LoadedModel> {
 pub fn load_gguf(path: &Path, name: &str) -> Result<LoadedModel> {
     let mut g = GgufFile::open(path)?;
     let cfg = llama::config_from_gguf(&g)?;
+    cfg.validate()
+        .map_err(|m| ModelError::file(path, format!("model shape: {m}")))?;
     let tokenizer = TextTokenizer::from_gguf(&g)?;
     let model = llama::build(cfg, &mut g, llama::Naming::Gguf)?;
     Ok(LoadedModel {

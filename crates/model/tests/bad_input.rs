@@ -138,6 +138,15 @@ fn input_longer_than_the_context_is_rejected() {
         err.contains("--max-tokens") && err.contains("context length"),
         "{err}"
     );
+    // A huge --max-tokens used to wrap the total around and try to generate that many.
+    for max_new in [usize::MAX, usize::MAX - 1, usize::MAX / 2 + 1] {
+        let err = m
+            .model
+            .generate_greedy(&[5u32, 6], max_new, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--max-tokens"), "{max_new}: {err}");
+    }
     let err = m
         .model
         .logits(&Batch::single(&[400]))
@@ -147,4 +156,45 @@ fn input_longer_than_the_context_is_rejected() {
         err.contains("token id 400") && err.contains("vocabulary"),
         "{err}"
     );
+}
+
+/// Sizes read from `config.json` are bounded before anything is sized from them: a layer
+/// count of 2^40 used to abort in an allocation of that many blocks.
+#[test]
+fn huge_sizes_in_config_json_are_refused_before_allocating() {
+    let huge = [1u64 << 25, 1 << 40, u64::MAX >> 1, u64::MAX];
+    let table: [(&str, &[&str]); 2] = [
+        (
+            "llama",
+            &[
+                "num_hidden_layers",
+                "hidden_size",
+                "intermediate_size",
+                "vocab_size",
+                "max_position_embeddings",
+                "head_dim",
+            ],
+        ),
+        ("gpt2", &["n_layer", "n_embd", "n_positions", "vocab_size"]),
+    ];
+    for (family, keys) in table {
+        for key in keys {
+            for value in huge {
+                let dir = copy_fixture(family);
+                let path = dir.path().join("config.json");
+                let mut config: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+                if config.get(*key).is_none() {
+                    panic!("{family} fixture has no `{key}`");
+                }
+                config[*key] = value.into();
+                std::fs::write(&path, config.to_string()).unwrap();
+                let msg = load_err(dir.path());
+                assert!(
+                    msg.contains("config.json") && msg.contains("bound"),
+                    "{family} {key} = {value}: {msg}"
+                );
+            }
+        }
+    }
 }

@@ -21,8 +21,11 @@ pub enum ReportError {
     },
     #[error("the eval JSON does not have the saelab-eval shape: {0}")]
     Schema(#[source] serde_json::Error),
-    #[error("not a saelab eval file (format is {0:?}, expected \"saelab-eval\")")]
+    /// The reason: what an eval file has that this value lacks.
+    #[error("not a saelab eval file ({0})")]
     NotAnEval(String),
+    #[error("{path} is not a saelab eval file ({reason}); for a training run, give its folder")]
+    NotAnEvalFile { path: PathBuf, reason: String },
 }
 
 pub type Result<T, E = ReportError> = std::result::Result<T, E>;

@@ -13,11 +13,26 @@ use serde_json::Value;
 
 /// Reads the eval JSON into typed form, refusing only a file that says it is something else.
 pub fn parse(eval: &Value) -> Result<EvalFile> {
-    let file = EvalFile::deserialize(eval).map_err(ReportError::Schema)?;
-    match file.format.0.as_deref() {
-        None | Some("saelab-eval") => Ok(file),
-        Some(other) => Err(ReportError::NotAnEval(other.to_string())),
+    // Every field may be absent but `format`: without it any JSON (`{}`, a config) would
+    // read as an eval of nothing and give an empty page.
+    let format = match eval {
+        Value::Object(map) => map.get("format"),
+        _ => return Err(ReportError::NotAnEval("a JSON object".into())),
+    };
+    match format {
+        Some(Value::String(f)) if f == "saelab-eval" => {}
+        Some(other) => {
+            return Err(ReportError::NotAnEval(format!(
+                "its format is {other}, expected \"saelab-eval\""
+            )))
+        }
+        None => {
+            return Err(ReportError::NotAnEval(
+                "it has no \"format\": \"saelab-eval\"".into(),
+            ))
+        }
     }
+    EvalFile::deserialize(eval).map_err(ReportError::Schema)
 }
 
 pub fn render(eval: &EvalFile) -> String {

@@ -43,8 +43,8 @@ pub fn render_eval_file(eval: &EvalFile) -> String {
 }
 
 impl EvalFile {
-    /// Typed view of an eval JSON value; refuses only a value whose `format` names
-    /// something other than "saelab-eval".
+    /// Typed view of an eval JSON value; refuses a value that is not an object whose
+    /// `format` is "saelab-eval" (the other fields are read leniently).
     pub fn from_json(eval: &serde_json::Value) -> Result<Self> {
         eval_page::parse(eval)
     }
@@ -57,6 +57,10 @@ pub fn write_eval_report(eval_json: &Path, out_html: &Path) -> Result<()> {
         ReportError::Schema(source) => ReportError::Json {
             path: eval_json.to_path_buf(),
             source,
+        },
+        ReportError::NotAnEval(reason) => ReportError::NotAnEvalFile {
+            path: eval_json.to_path_buf(),
+            reason,
         },
         other => other,
     })?;
@@ -72,6 +76,11 @@ pub fn render_run(run_dir: &Path) -> Result<String> {
 /// Writes `report.html` into the run folder (atomically) and returns its path.
 pub fn write_run_report(run_dir: &Path) -> Result<PathBuf> {
     let out = run_dir.join(RUN_REPORT);
-    write::atomic(&out, render_run(run_dir)?.as_bytes())?;
+    write_run_report_to(run_dir, &out)?;
     Ok(out)
+}
+
+/// Writes the run folder's page to `out_html` (atomically).
+pub fn write_run_report_to(run_dir: &Path, out_html: &Path) -> Result<()> {
+    write::atomic(out_html, render_run(run_dir)?.as_bytes())
 }

@@ -58,11 +58,28 @@ fn nulls_nan_and_empty_histograms_render_as_na() {
 
 #[test]
 fn empty_and_foreign_files() {
-    let html = saelab_report::render_eval(&json!({})).unwrap();
+    let html = saelab_report::render_eval(&json!({"format": "saelab-eval"})).unwrap();
     assert!(html.contains("holds no dictionaries"));
+    // Any JSON that does not say it is an eval is refused, not drawn as an empty page.
+    for foreign in [
+        json!({}),
+        json!([]),
+        json!(null),
+        json!(3),
+        json!({"run": {"batch": 4096}, "total_steps": 10}),
+        json!({"format": 1}),
+        json!({"format": "something-else"}),
+    ] {
+        let err = saelab_report::render_eval(&foreign).unwrap_err();
+        assert!(
+            matches!(err, saelab_report::ReportError::NotAnEval(_)),
+            "{foreign}: {err}"
+        );
+    }
     let err = saelab_report::render_eval(&json!({"format": "something-else"})).unwrap_err();
     assert!(err.to_string().contains("something-else"));
-    let err = saelab_report::render_eval(&json!({"dictionaries": 5})).unwrap_err();
+    let err = saelab_report::render_eval(&json!({"format": "saelab-eval", "dictionaries": 5}))
+        .unwrap_err();
     assert!(err.to_string().contains("saelab-eval shape"), "{err}");
 }
 
@@ -73,6 +90,11 @@ fn file_errors_name_the_file() {
     std::fs::write(&bad, "{not json").unwrap();
     let err = saelab_report::write_eval_report(&bad, &dir.path().join("o.html")).unwrap_err();
     assert!(err.to_string().contains("broken.json"), "{err}");
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, r#"{"run": {}, "total_steps": 3}"#).unwrap();
+    let err = saelab_report::write_eval_report(&config, &dir.path().join("o.html")).unwrap_err();
+    assert!(err.to_string().contains("config.json"), "{err}");
+    assert!(!dir.path().join("o.html").exists());
     let err = saelab_report::render_run(&dir.path().join("no-run")).unwrap_err();
     assert!(err.to_string().contains("metrics.jsonl"), "{err}");
 }

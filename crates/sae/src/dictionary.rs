@@ -162,10 +162,16 @@ impl Sae {
         if w.d_sae == 0 {
             return Err(SaeError::config("d_sae", "must be at least 1"));
         }
+        let matrix = w.d_in.checked_mul(w.d_sae).ok_or_else(|| {
+            SaeError::config(
+                "d_sae",
+                format!("d_in × d_sae = {} × {} overflows", w.d_in, w.d_sae),
+            )
+        })?;
         let sizes = [
-            ("W_enc", w.w_enc_t.len(), w.d_in * w.d_sae),
+            ("W_enc", w.w_enc_t.len(), matrix),
             ("b_enc", w.b_enc.len(), w.d_sae),
-            ("W_dec", w.w_dec.len(), w.d_in * w.d_sae),
+            ("W_dec", w.w_dec.len(), matrix),
             ("b_dec", w.b_dec.len(), w.d_in),
         ];
         for (name, got, want) in sizes {

@@ -25,6 +25,20 @@ pub struct SaeWeights {
 }
 
 impl SaeWeights {
+    /// Sizes only, every tensor empty: for loaders that read each tensor from a file whose
+    /// shape is checked against `d_in` and `d_sae` first, so a width from a config file is
+    /// never allocated before the file shows it holds that much.
+    pub fn unfilled(d_in: usize, d_sae: usize) -> Self {
+        SaeWeights {
+            d_in,
+            d_sae,
+            w_enc_t: Vec::new(),
+            b_enc: Vec::new(),
+            w_dec: Vec::new(),
+            b_dec: Vec::new(),
+        }
+    }
+
     pub fn zeros(d_in: usize, d_sae: usize) -> Self {
         SaeWeights {
             d_in,

@@ -98,3 +98,26 @@ fn batches_that_do_not_fit_are_refused() {
     assert!(msg.contains("row 1") && msg.contains("NaN"), "{msg}");
     assert_eq!(t.steps(), 0, "refused batches take no step");
 }
+
+/// A width of 10^12 used to abort allocating the weights; every width past the stated bounds
+/// is refused before anything is allocated.
+#[test]
+fn huge_widths_are_refused_before_allocating() {
+    let cases = [
+        (16, 1usize << 29),
+        (16, 1_000_000_000_000),
+        (16, usize::MAX),
+        (1 << 20, 1 << 13),
+        (usize::MAX, 64),
+        (usize::MAX / 2, 3),
+    ];
+    for (d_in, d_sae) in cases {
+        for arch in [TrainArchitecture::TopK { k: 1 }, TrainArchitecture::Gated] {
+            let msg = error_of(TrainConfig::new(arch, d_in, d_sae, 100));
+            assert!(
+                msg.contains("d_sae") && msg.contains("bound"),
+                "d_in {d_in}, d_sae {d_sae}: {msg}"
+            );
+        }
+    }
+}

@@ -500,3 +500,92 @@ fn loading_prints_nothing() {
         "stderr must stay empty"
     );
 }
+
+/// Widths in a config are checked against the tensors the weights file holds before anything
+/// is sized from them: `d_sae` = 2^40 used to abort in an allocation of 2^40 · d_in floats.
+#[test]
+fn huge_sizes_in_configs_are_refused_before_allocating() {
+    let saelens = tempfile::tempdir().expect("tempdir");
+    load_any(&fixture("sparsify_topk"))
+        .expect("load")
+        .save(saelens.path())
+        .expect("save");
+    // (folder, config file, path to the field, weights file)
+    let table: [(&Path, &str, &[&str], &str); 9] = [
+        (
+            saelens.path(),
+            "cfg.json",
+            &["d_sae"],
+            "sae_weights.safetensors",
+        ),
+        (
+            saelens.path(),
+            "cfg.json",
+            &["d_in"],
+            "sae_weights.safetensors",
+        ),
+        (
+            &fixture("dl_standard"),
+            "config.json",
+            &["trainer", "dict_size"],
+            "ae.pt",
+        ),
+        (
+            &fixture("dl_standard"),
+            "config.json",
+            &["trainer", "activation_dim"],
+            "ae.pt",
+        ),
+        (
+            &fixture("dl_jumprelu"),
+            "config.json",
+            &["trainer", "dict_size"],
+            "ae.pt",
+        ),
+        (
+            &fixture("dl_batchtopk"),
+            "config.json",
+            &["trainer", "dict_size"],
+            "ae.pt",
+        ),
+        (
+            &fixture("sparsify_topk"),
+            "cfg.json",
+            &["num_latents"],
+            "sae.safetensors",
+        ),
+        (
+            &fixture("sparsify_topk"),
+            "cfg.json",
+            &["expansion_factor"],
+            "sae",
+        ),
+        (
+            &fixture("sparsify_topk"),
+            "cfg.json",
+            &["d_in"],
+            "sae.safetensors",
+        ),
+    ];
+    for (source, file, field, named) in table {
+        for value in [1u64 << 31, 1 << 40, 1 << 62, u64::MAX] {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            for entry in std::fs::read_dir(source).expect("fixture") {
+                let entry = entry.expect("entry");
+                std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).expect("copy");
+            }
+            edit_json(&tmp.path().join(file), |v| {
+                let mut slot = v;
+                for key in field {
+                    slot = &mut slot[*key];
+                }
+                *slot = value.into();
+            });
+            let msg = message(load_any(tmp.path()));
+            assert!(
+                msg.contains(named) || msg.contains(file),
+                "{file} {field:?} = {value}: {msg}"
+            );
+        }
+    }
+}

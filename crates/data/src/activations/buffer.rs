@@ -77,6 +77,7 @@ pub struct ActivationBuffer {
 impl ActivationBuffer {
     pub fn new(stream: WindowStream, config: BufferConfig) -> Result<Self> {
         let layout = stream.layout().clone();
+        layout.check()?;
         let rows = config.shape.rows();
         if rows == 0 {
             return Err(DataError::invalid("batch size", "must be positive"));
@@ -85,10 +86,19 @@ impl ActivationBuffer {
             BatchShape::Tokens(_) => 1,
             BatchShape::Windows(_) => layout.ctx,
         };
+        if let Some(total) = physical_memory().filter(|&total| config.bytes as u64 > total) {
+            return Err(DataError::invalid(
+                "buffer bytes",
+                format!(
+                    "{} bytes is more than this machine's {total} bytes of memory",
+                    config.bytes
+                ),
+            ));
+        }
         let row_bytes = Self::bytes_per_row(&layout, row_positions);
         let capacity = config.bytes / row_bytes;
         // A refill adds up to one window; it must fit beside a batch.
-        let least = rows + layout.ctx / row_positions;
+        let least = rows.saturating_add(layout.ctx / row_positions);
         if capacity < least {
             return Err(DataError::invalid(
                 "buffer bytes",
@@ -96,14 +106,19 @@ impl ActivationBuffer {
                     "{} bytes hold {capacity} rows of {row_bytes} bytes; a batch of {rows} \
                      needs at least {} bytes",
                     config.bytes,
-                    least * row_bytes
+                    least.saturating_mul(row_bytes)
                 ),
             ));
         }
         let floats = layout.row_len() * row_positions;
+        // capacity · floats · 4 ≤ bytes, so neither product overflows.
+        let mut values = Vec::new();
+        values.try_reserve_exact(capacity * floats).map_err(|e| {
+            DataError::invalid("buffer bytes", format!("{} bytes: {e}", config.bytes))
+        })?;
         Ok(ActivationBuffer {
             rng: SplitMix64::new(config.seed),
-            values: Vec::with_capacity(capacity * floats),
+            values,
             ids: Vec::with_capacity(capacity * row_positions),
             mask: Vec::with_capacity(capacity * row_positions),
             special: Vec::with_capacity(capacity * row_positions),
@@ -118,9 +133,19 @@ impl ActivationBuffer {
         })
     }
 
-    /// Memory one buffered row takes.
+    /// Memory one buffered row takes (saturating: a layout too large to count is larger
+    /// than any buffer).
     pub fn bytes_per_row(layout: &Layout, row_positions: usize) -> usize {
-        row_positions * (layout.row_len() * 4 + TOKEN_DATA_BYTES) + ROW_DATA_BYTES
+        let floats = layout
+            .hooks
+            .iter()
+            .try_fold(0usize, |sum, h| sum.checked_add(h.d))
+            .unwrap_or(usize::MAX);
+        floats
+            .saturating_mul(4)
+            .saturating_add(TOKEN_DATA_BYTES)
+            .saturating_mul(row_positions)
+            .saturating_add(ROW_DATA_BYTES)
     }
 
     pub fn layout(&self) -> &Layout {
@@ -273,4 +298,13 @@ impl Iterator for ActivationBuffer {
         }
         next.transpose()
     }
+}
+
+/// The machine's physical memory in bytes, where the system says (Linux); a buffer larger
+/// than it could only end with the process killed.
+pub fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
 }

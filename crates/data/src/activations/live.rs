@@ -47,6 +47,8 @@ impl LiveSpec {
         if self.points.is_empty() {
             return Err(DataError::invalid("hook", "give at least one hook point"));
         }
+        let names: Vec<String> = self.points.iter().map(ToString::to_string).collect();
+        super::check_distinct_hooks(&names)?;
         if self.batch_windows == 0 {
             return Err(DataError::invalid(
                 "batch",

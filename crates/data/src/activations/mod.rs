@@ -12,6 +12,8 @@ pub use live::{live_windows, LiveSpec};
 pub use stats::{HookStats, NormStats};
 pub use stream::{Sink, WindowStream};
 
+use crate::error::{DataError, Result};
+
 /// What a stream of activation windows holds: the context length and, for each hook, its
 /// name and width.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -26,7 +28,28 @@ pub struct HookLayout {
     pub d: usize,
 }
 
+/// Refuses a hook named twice. A hook's name is its tensor's name in a shard and its key in
+/// the manifest's statistics, so a repeat cannot be stored, and it is never what was meant.
+pub fn check_distinct_hooks<S: AsRef<str>>(names: &[S]) -> Result<()> {
+    for (i, name) in names.iter().enumerate() {
+        let name = name.as_ref();
+        if names[..i].iter().any(|n| n.as_ref() == name) {
+            return Err(DataError::invalid(
+                "hook",
+                format!("{name} is given more than once; give each hook once"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Layout {
+    /// Refuses a repeated hook (see [`check_distinct_hooks`]).
+    pub fn check(&self) -> Result<()> {
+        let names: Vec<&str> = self.hooks.iter().map(|h| h.name.as_str()).collect();
+        check_distinct_hooks(&names)
+    }
+
     /// Floats per token, all hooks together.
     pub fn row_len(&self) -> usize {
         self.hooks.iter().map(|h| h.d).sum()

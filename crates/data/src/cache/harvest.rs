@@ -25,6 +25,7 @@ impl Harvest {
     /// Checks the spec against the model and resolves the hook names.
     pub fn new(model: &LoadedModel, spec: HarvestSpec, dir: impl Into<PathBuf>) -> Result<Self> {
         let cfg = &model.model.cfg;
+        spec.layout().check()?;
         let points = spec
             .hooks
             .iter()

@@ -132,6 +132,9 @@ impl Manifest {
             ));
         }
         let layout = manifest.spec.layout();
+        layout
+            .check()
+            .map_err(|e| DataError::cache(&path, format!("field `spec.hooks`: {e}")))?;
         for hook in &layout.hooks {
             if manifest.sums.get(&hook.name).map(NormStats::d) != Some(hook.d) {
                 return Err(DataError::cache(

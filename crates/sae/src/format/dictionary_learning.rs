@@ -47,7 +47,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
     let d_sae = trainer.positive("dict_size")?;
 
     let mut state = StateDict::open(&dir.join(WEIGHTS_FILE))?;
-    let mut w = SaeWeights::zeros(d_in, d_sae);
+    let mut w = SaeWeights::unfilled(d_in, d_sae);
     let mut apply_b_dec_to_input = true;
     // `nn.Linear` encoder/decoder pair, as AutoEncoder, AutoEncoderNew, the TopK classes and
     // GatedAutoEncoder (whose encoder bias is `gate_bias`).

@@ -125,7 +125,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
 
     let weights_path = dir.join(WEIGHTS_FILE);
     let file = TensorFile::open(&weights_path)?;
-    let mut weights = SaeWeights::zeros(d_in, d_sae);
+    let mut weights = SaeWeights::unfilled(d_in, d_sae);
     weights.set_w_enc(&file.read("W_enc", &[d_in, d_sae])?);
     let b_enc_name = if architecture == "gated" {
         "b_gate"

@@ -70,7 +70,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
     }
 
     let file = TensorFile::open(&dir.join(WEIGHTS_FILE))?;
-    let mut weights = SaeWeights::zeros(d_in, d_sae);
+    let mut weights = SaeWeights::unfilled(d_in, d_sae);
     weights.w_enc_t = file.read("encoder.weight", &[d_sae, d_in])?;
     weights.b_enc = file.read("encoder.bias", &[d_sae])?;
     weights.w_dec = file.read("W_dec", &[d_sae, d_in])?;

@@ -6,6 +6,12 @@ use serde::{Deserialize, Serialize};
 use crate::dictionary::Metadata;
 use crate::error::{Result, SaeError};
 
+/// Most latents a dictionary may have (2^28), and most values in one of its weight matrices
+/// (2^32, 16 GiB of f32; training holds several such matrices): checked before anything is
+/// sized from a width given in a flag or a file.
+pub const MAX_LATENTS: usize = 1 << 28;
+pub const MAX_MATRIX: usize = 1 << 32;
+
 /// Which dictionary is trained, with the sparsity rule of its training objective.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -227,6 +233,29 @@ impl TrainConfig {
             return Err(SaeError::config(
                 "d_sae",
                 "= 0: a dictionary needs at least one latent",
+            ));
+        }
+        if self.d_sae > MAX_LATENTS {
+            return Err(SaeError::config(
+                "d_sae",
+                format!(
+                    "= {} is larger than saelab's bound {MAX_LATENTS}",
+                    self.d_sae
+                ),
+            ));
+        }
+        if self
+            .d_in
+            .checked_mul(self.d_sae)
+            .is_none_or(|n| n > MAX_MATRIX)
+        {
+            return Err(SaeError::config(
+                "d_sae",
+                format!(
+                    "d_in × d_sae = {} × {} is more than saelab's bound of {MAX_MATRIX} values \
+                     per weight matrix",
+                    self.d_in, self.d_sae
+                ),
             ));
         }
         if let Some(k) = self.k() {
