@@ -342,8 +342,8 @@ fn from_args(args: &Args) -> Result<RunConfig> {
         batch: args.batch,
         buffer_mib: args.buffer_mib,
         seed: args.seed,
-        checkpoint_every: args.checkpoint_every.max(1),
-        log_every: args.log_every.max(1),
+        checkpoint_every: args.checkpoint_every,
+        log_every: args.log_every,
         holdout_windows: args.holdout_windows,
         pca: args.pca,
         sae: args
