@@ -94,10 +94,15 @@ pub fn run(args: Args) -> Result<()> {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("--resume: {} (is --out a run folder?)", path.display()))?;
         _lock = run_folder::lock(&out, "--out")?;
-        serde_json::from_str::<RunFile>(&text)
+        let run = serde_json::from_str::<RunFile>(&text)
             .with_context(|| format!("{}", path.display()))?
-            .run
+            .run;
+        run.check()?;
+        run
     } else {
+        // Settings are checked before the folder is created, so a refused run leaves nothing.
+        let run = from_args(&args)?;
+        run.check()?;
         std::fs::create_dir_all(&out).with_context(|| format!("--out {}", out.display()))?;
         _lock = run_folder::lock(&out, "--out")?;
         run_folder::refuse_foreign(&out, "--out", "a training run", is_run_file)?;
@@ -107,10 +112,8 @@ pub fn run(args: Args) -> Result<()> {
                 out.display()
             );
         }
-        from_args(&args)?
+        run
     };
-    run.check()?;
-    std::fs::create_dir_all(&out).with_context(|| format!("--out {}", out.display()))?;
 
     let source = Source::open(&run)?;
     let d_of = |hook: &str| -> Result<(usize, usize)> {

@@ -108,6 +108,24 @@ fn train_refuses_a_folder_holding_other_files() {
 }
 
 #[test]
+fn refused_settings_leave_no_run_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    for flag in ["--checkpoint-every", "--log-every"] {
+        let out = tmp.path().join(flag.trim_start_matches('-'));
+        let o = train(&out, "topk:k=4,width=64", &["--tokens", "1024", flag, "0"])
+            .output()
+            .unwrap();
+        let err = fails(&o);
+        assert!(err.contains("must be positive"), "{flag}: {err}");
+        assert!(
+            !out.exists(),
+            "{flag}: the refused run created {}",
+            out.display()
+        );
+    }
+}
+
+#[test]
 fn a_second_writer_is_refused_while_the_folder_is_locked() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");
