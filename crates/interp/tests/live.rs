@@ -2,7 +2,8 @@
 //! direct encode of the hook values, and steering's identities (nothing added changes
 //! nothing; a large push changes the text; a deadline stops it).
 
-use std::path::PathBuf;
+mod common;
+
 use std::time::{Duration, Instant};
 
 use saelab_interp::fires::{context_ids, what_fires, FiresLimits, HookedDictionary};
@@ -11,8 +12,7 @@ use saelab_model::{Batch, HookPoint, Hooks, LoadedModel};
 use saelab_sae::{Activation, Dictionary, Sae, SaeWeights};
 
 fn tiny() -> LoadedModel {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny/llama");
-    saelab_model::load(Some(dir.to_str().unwrap())).unwrap()
+    common::tiny_llama()
 }
 
 fn random_topk(d_in: usize, d_sae: usize, k: usize, seed: u64) -> Sae {

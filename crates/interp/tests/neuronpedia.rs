@@ -3,6 +3,8 @@
 //! tokens and activations, bins, rounding to 3 decimals), features that never fired are
 //! listed as skipped, and a folder holding other files is refused.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,11 +29,7 @@ def add(a, b):\n    return a + b\n\nprint(add(2, 3))\n\n\
 The quick brown fox jumps over the lazy dog while the dog sleeps in the sun.";
 
 fn tiny() -> Arc<LoadedModel> {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../model/tests/fixtures/tiny/llama"
-    );
-    Arc::new(saelab_model::load::load_hf_dir(Path::new(dir), "llama").unwrap())
+    Arc::new(common::tiny_llama())
 }
 
 /// A database with a TopK dictionary and a ReLU one whose feature `DEAD` cannot fire.

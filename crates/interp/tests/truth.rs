@@ -3,6 +3,8 @@
 //! in their bins, densities equal `saelab eval`'s on the same tokens, the logit lens equals
 //! W_dec · final norm · W_U computed here, and an ablation equals deleting the token.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,11 +32,7 @@ Numbers: 1, 2, 3, 5, 8, 13, 21, 34, 55, 89 and then 144 follow one another.\n\n\
 A storm came over the hills at night and the river rose above the old stone bridge.";
 
 fn tiny() -> Arc<LoadedModel> {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../model/tests/fixtures/tiny/llama"
-    );
-    Arc::new(saelab_model::load::load_hf_dir(Path::new(dir), "llama").unwrap())
+    Arc::new(common::tiny_llama())
 }
 
 fn corpus(dir: &Path) -> Corpus {
