@@ -1,6 +1,7 @@
 //! `saelab bench forward`: model forward throughput, to a hook and with full logits.
 //! `saelab bench cache`: how fast a harvested activation cache reads back.
 //! `saelab bench features`: the feature scan against the bare forward and encode.
+//! `saelab bench batches`: a cache's training batches as `.npy`, for reference trainers.
 
 use std::time::Instant;
 
@@ -49,6 +50,9 @@ pub enum Bench {
     /// The feature scan's tokens/s against the forward to the hook plus the encode alone,
     /// and the database's size per feature.
     Features(crate::bench_features::Args),
+    /// Writes the token batches `saelab train` would draw from a cache to an f16 `.npy`,
+    /// for running another trainer on the same batches.
+    Batches(crate::bench_batches::Args),
 }
 
 pub fn run(b: Bench) -> Result<()> {
@@ -68,6 +72,7 @@ pub fn run(b: Bench) -> Result<()> {
             no_verify,
         } => crate::bench_cache::run(&cache, batch, buffer_mib, !no_verify),
         Bench::Features(args) => crate::bench_features::run(args),
+        Bench::Batches(args) => crate::bench_batches::run(args),
     }
 }
 

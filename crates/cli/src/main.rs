@@ -2,6 +2,7 @@
 
 mod activations;
 mod bench;
+mod bench_batches;
 mod bench_cache;
 mod bench_features;
 mod corpus;

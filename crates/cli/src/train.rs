@@ -43,7 +43,8 @@ pub struct Args {
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
     /// (kinds: topk, batchtopk, relu, april, jumprelu, gated; keys: name, width, k, l1, l0,
     /// bandwidth, threshold, ghost_grads, lr, hook, dead_after_tokens, resample_every,
-    /// normalize). Repeat for several.
+    /// normalize, optimizer (adam, signum), b_dec (median, mean, zeros), momentum, aux,
+    /// encoder_scale, warmup, decay). Repeat for several.
     #[arg(long)]
     sae: Vec<String>,
     #[arg(long)]
@@ -89,16 +90,19 @@ pub fn run(args: Args) -> Result<()> {
     let out = args.out.clone();
     // Held until the run returns: a second writer into this folder is refused.
     let _lock;
+    // On resume, the dictionaries' configs as the run wrote them: defaults of a later saelab
+    // must not change a run halfway.
+    let mut saved = None;
     let run = if args.resume {
         let path = out.join(CONFIG);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("--resume: {} (is --out a run folder?)", path.display()))?;
         _lock = run_folder::lock(&out, "--out")?;
-        let run = serde_json::from_str::<RunFile>(&text)
-            .with_context(|| format!("{}", path.display()))?
-            .run;
-        run.check()?;
-        run
+        let file = serde_json::from_str::<RunFile>(&text)
+            .with_context(|| format!("{}", path.display()))?;
+        file.run.check()?;
+        saved = Some(file.dictionaries);
+        file.run
     } else {
         // Settings are checked before the folder is created, so a refused run leaves nothing.
         let run = from_args(&args)?;
@@ -116,14 +120,6 @@ pub fn run(args: Args) -> Result<()> {
     };
 
     let source = Source::open(&run)?;
-    let d_of = |hook: &str| -> Result<(usize, usize)> {
-        let i = source
-            .hooks
-            .iter()
-            .position(|h| h.0 == hook)
-            .with_context(|| format!("hook {hook} is not among the run's hooks"))?;
-        Ok((i, source.hooks[i].1))
-    };
     let total_steps = source.training_tokens / run.batch as u64;
     if total_steps == 0 {
         bail!(
@@ -132,22 +128,10 @@ pub fn run(args: Args) -> Result<()> {
             run.batch
         );
     }
-    let specs = run
-        .sae
-        .iter()
-        .enumerate()
-        .map(|(i, entry)| {
-            let hook = entry.hook.clone().unwrap_or_else(|| run.hooks[0].clone());
-            let (index, d) = d_of(&hook)?;
-            let config = train_config(entry, d, total_steps, &run, &source, &hook)
-                .with_context(|| format!("--sae {}", entry.label(i)))?;
-            Ok(DictionarySpec {
-                name: entry.label(i),
-                hook: index,
-                config,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let specs = match saved {
+        Some(specs) => specs,
+        None => dictionary_specs(&run, &source, total_steps)?,
+    };
 
     let checkpoints = out.join("checkpoints");
     let (mut set, done) = match args
@@ -328,6 +312,37 @@ struct RunFile {
     total_steps: u64,
 }
 
+/// Each dictionary's name, hook and full training config, from the run's `--sae` entries.
+fn dictionary_specs(
+    run: &RunConfig,
+    source: &Source,
+    total_steps: u64,
+) -> Result<Vec<DictionarySpec>> {
+    let d_of = |hook: &str| -> Result<(usize, usize)> {
+        let i = source
+            .hooks
+            .iter()
+            .position(|h| h.0 == hook)
+            .with_context(|| format!("hook {hook} is not among the run's hooks"))?;
+        Ok((i, source.hooks[i].1))
+    };
+    run.sae
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let hook = entry.hook.clone().unwrap_or_else(|| run.hooks[0].clone());
+            let (index, d) = d_of(&hook)?;
+            let config = train_config(entry, d, total_steps, run, source, &hook)
+                .with_context(|| format!("--sae {}", entry.label(i)))?;
+            Ok(DictionarySpec {
+                name: entry.label(i),
+                hook: index,
+                config,
+            })
+        })
+        .collect()
+}
+
 fn from_args(args: &Args) -> Result<RunConfig> {
     if let Some(path) = &args.config {
         return RunConfig::from_toml(path);
@@ -385,6 +400,27 @@ fn train_config(
     let mut cfg = TrainConfig::new(arch, d, entry.width, total_steps);
     cfg.seed = run.seed;
     cfg.normalize_activations = entry.normalize.unwrap_or(true);
+    if let Some(optimizer) = entry.optimizer()? {
+        cfg.use_optimizer(optimizer);
+    }
+    if let Some(init) = entry.b_dec_init()? {
+        cfg.b_dec_init = init;
+    }
+    if let Some(m) = entry.momentum {
+        cfg.signum_momentum = m;
+    }
+    if let Some(a) = entry.aux {
+        cfg.aux_coefficient = a;
+    }
+    if let Some(s) = entry.encoder_scale {
+        cfg.encoder_init_scale = Some(s);
+    }
+    if let Some(w) = entry.warmup {
+        cfg.lr_warmup_steps = w;
+    }
+    if let Some(d) = entry.decay {
+        cfg.lr_decay_steps = d;
+    }
     if let Some(lr) = entry.lr {
         cfg.lr = lr;
     }
@@ -441,7 +477,7 @@ pub struct Source {
 }
 
 impl Source {
-    fn open(run: &RunConfig) -> Result<Source> {
+    pub fn open(run: &RunConfig) -> Result<Source> {
         if let Some(dir) = &run.cache {
             let cache =
                 ActivationCache::open(dir).with_context(|| format!("--cache {}", dir.display()))?;

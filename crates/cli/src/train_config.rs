@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use saelab_sae::train::config::{BDecInit, Optimizer};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,6 +83,27 @@ pub struct SaeEntry {
     /// Scale inputs to E‖x‖² = d_in (default true).
     #[serde(default)]
     pub normalize: Option<bool>,
+    /// `adam` or `signum` (sign descent with schedule-free averaging).
+    #[serde(default)]
+    pub optimizer: Option<String>,
+    /// `b_dec` at the start: `median` (geometric median of the first batch), `mean` or `zeros`.
+    #[serde(default)]
+    pub b_dec: Option<String>,
+    /// Schedule-free sign descent's β (default 0.95).
+    #[serde(default)]
+    pub momentum: Option<f32>,
+    /// AuxK's coefficient (topk, batchtopk; default 1/32).
+    #[serde(default)]
+    pub aux: Option<f32>,
+    /// The encoder starts as the decoder's transpose times this.
+    #[serde(default)]
+    pub encoder_scale: Option<f32>,
+    /// Steps of the linear lr warm-up.
+    #[serde(default)]
+    pub warmup: Option<u64>,
+    /// Last steps of the run over which the lr decays linearly to 0.
+    #[serde(default)]
+    pub decay: Option<u64>,
 }
 
 fn default_corpus() -> String {
@@ -161,7 +183,7 @@ impl RunConfig {
 /// The dictionary kinds `--sae` and `[[sae]]` accept.
 pub const KINDS: [&str; 6] = ["topk", "batchtopk", "relu", "april", "jumprelu", "gated"];
 const KEYS: &str = "name, width, k, l1, l0, bandwidth, threshold, ghost_grads, lr, hook, \
-                    dead_after_tokens, resample_every, normalize";
+                    dead_after_tokens, resample_every, normalize, optimizer, b_dec, momentum, aux, encoder_scale, warmup, decay";
 
 /// A dictionary's name becomes a folder under the run's `final/` and `checkpoints/`: it
 /// must be one plain path component, so that no name reaches outside the run folder.
@@ -192,6 +214,13 @@ impl SaeEntry {
             dead_after_tokens: None,
             resample_every: None,
             normalize: None,
+            optimizer: None,
+            b_dec: None,
+            momentum: None,
+            aux: None,
+            encoder_scale: None,
+            warmup: None,
+            decay: None,
         };
         for part in rest.split(',').filter(|p| !p.trim().is_empty()) {
             let (key, value) = part
@@ -219,6 +248,13 @@ impl SaeEntry {
                     entry.resample_every = Some(value.parse().map_err(|e| bad(&e))?)
                 }
                 "normalize" => entry.normalize = Some(value.parse().map_err(|e| bad(&e))?),
+                "optimizer" => entry.optimizer = Some(value.to_string()),
+                "b_dec" => entry.b_dec = Some(value.to_string()),
+                "momentum" => entry.momentum = Some(value.parse().map_err(|e| bad(&e))?),
+                "aux" => entry.aux = Some(value.parse().map_err(|e| bad(&e))?),
+                "warmup" => entry.warmup = Some(value.parse().map_err(|e| bad(&e))?),
+                "decay" => entry.decay = Some(value.parse().map_err(|e| bad(&e))?),
+                "encoder_scale" => entry.encoder_scale = Some(value.parse().map_err(|e| bad(&e))?),
                 other => bail!("--sae {spec}: unknown key `{other}` ({KEYS})"),
             }
         }
@@ -253,6 +289,8 @@ impl SaeEntry {
             }
             _ => {}
         }
+        self.optimizer()?;
+        self.b_dec_init()?;
         if let Some(lr) = self.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
             bail!("`lr` = {lr} must be positive");
         }
@@ -279,7 +317,11 @@ impl SaeEntry {
                 self.ghost_grads.is_some(),
                 &["relu", "april"][..],
             ),
+            ("aux", self.aux.is_some(), &["topk", "batchtopk"][..]),
         ];
+        if self.momentum.is_some() && self.optimizer()? != Some(Optimizer::Signum) {
+            bail!("`momentum` applies to `optimizer=signum` only");
+        }
         for (key, given, kinds) in only {
             if given && !kinds.contains(&kind) {
                 bail!(
@@ -289,6 +331,31 @@ impl SaeEntry {
             }
         }
         Ok(())
+    }
+
+    /// The `optimizer` key, if given.
+    pub fn optimizer(&self) -> Result<Option<Optimizer>> {
+        self.optimizer
+            .as_deref()
+            .map(|o| match o {
+                "adam" => Ok(Optimizer::Adam),
+                "signum" => Ok(Optimizer::Signum),
+                other => bail!("`optimizer`: unknown `{other}` (adam, signum)"),
+            })
+            .transpose()
+    }
+
+    /// The `b_dec` key, if given.
+    pub fn b_dec_init(&self) -> Result<Option<BDecInit>> {
+        self.b_dec
+            .as_deref()
+            .map(|o| match o {
+                "median" => Ok(BDecInit::GeometricMedian),
+                "mean" => Ok(BDecInit::Mean),
+                "zeros" => Ok(BDecInit::Zeros),
+                other => bail!("`b_dec`: unknown `{other}` (median, mean, zeros)"),
+            })
+            .transpose()
     }
 
     pub fn label(&self, index: usize) -> String {
@@ -327,6 +394,38 @@ mod tests {
         let mut entry = SaeEntry::parse("topk:k=4,width=64").unwrap();
         entry.name = Some("/abs".into());
         assert!(entry.check().is_err(), "a TOML name is checked too");
+    }
+}
+
+#[cfg(test)]
+mod optimiser_keys {
+    use super::*;
+
+    #[test]
+    fn unknown_values_are_refused_naming_the_key() {
+        let entry = SaeEntry::parse("topk:k=4,width=64,optimizer=signum,b_dec=mean").unwrap();
+        entry.check().unwrap();
+        assert_eq!(entry.optimizer().unwrap(), Some(Optimizer::Signum));
+        assert_eq!(entry.b_dec_init().unwrap(), Some(BDecInit::Mean));
+        for (spec, key) in [
+            ("topk:k=4,width=64,optimizer=sgd", "`optimizer`"),
+            ("topk:k=4,width=64,b_dec=median2", "`b_dec`"),
+        ] {
+            let msg = format!("{:#}", SaeEntry::parse(spec).unwrap().check().unwrap_err());
+            assert!(msg.contains(key), "{spec}: {msg}");
+        }
+        let msg = format!(
+            "{:#}",
+            SaeEntry::parse("topk:k=4,width=64,warmup=-1").unwrap_err()
+        );
+        assert!(msg.contains("`warmup`"), "{msg}");
+        for (spec, key) in [
+            ("topk:k=4,width=64,momentum=0.9", "`momentum`"),
+            ("relu:width=64,aux=0.1", "`aux`"),
+        ] {
+            let msg = format!("{:#}", SaeEntry::parse(spec).unwrap().check().unwrap_err());
+            assert!(msg.contains(key), "{spec}: {msg}");
+        }
     }
 }
 

@@ -19,6 +19,6 @@ pub mod weights;
 pub use dictionary::{Activation, Dictionary, Forward, Metadata, Sae};
 pub use error::{Result, SaeError};
 pub use features::SparseFeatures;
-pub use train::config::{BDecInit, L1Variant, TrainArchitecture, TrainConfig};
+pub use train::config::{BDecInit, L1Variant, Optimizer, TrainArchitecture, TrainConfig};
 pub use train::trainer::{StepStats, Trainer};
 pub use weights::SaeWeights;

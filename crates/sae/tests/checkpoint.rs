@@ -4,7 +4,7 @@
 mod common;
 
 use common::SparseSource;
-use saelab_sae::{L1Variant, TrainArchitecture, TrainConfig, Trainer};
+use saelab_sae::{L1Variant, Optimizer, TrainArchitecture, TrainConfig, Trainer};
 
 fn config(arch: TrainArchitecture) -> TrainConfig {
     let mut cfg = TrainConfig::new(arch, 48, 300, 40);
@@ -43,6 +43,25 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
         config(TrainArchitecture::Gated),
         ghost,
     ];
+    // Schedule-free sign descent keeps its iterate and averaging weights in the checkpoint;
+    // the weights it evaluates (the average) differ from the ones it steps.
+    let signum = |arch| {
+        let mut cfg = config(arch);
+        cfg.use_optimizer(Optimizer::Signum);
+        cfg.lr_warmup_steps = 5;
+        cfg
+    };
+    let mut resampled = signum(TrainArchitecture::ReluL1 {
+        variant: L1Variant::Standard,
+    });
+    resampled.resample_every_steps = 6;
+    resampled.dead_after_tokens = 1024;
+    let configs = configs.into_iter().chain([
+        signum(TrainArchitecture::TopK { k: 6 }),
+        signum(TrainArchitecture::JumpRelu),
+        signum(TrainArchitecture::Gated),
+        resampled,
+    ]);
     for cfg in configs {
         let arch = cfg.architecture;
         let mut whole = Trainer::new(cfg.clone()).unwrap();
@@ -70,6 +89,13 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
         assert_eq!(bits(&a.b_enc), bits(&b.b_enc), "{arch:?}");
         assert_eq!(bits(&a.b_dec), bits(&b.b_dec), "{arch:?}");
         assert_eq!(whole.dictionary(), resumed.dictionary(), "{arch:?}");
+        if cfg.optimizer == Optimizer::Signum {
+            assert_ne!(
+                bits(&whole.dictionary().weights.w_dec),
+                bits(&a.w_dec),
+                "{arch:?}: the average is saved, not the iterate"
+            );
+        }
         if cfg.ghost_grads {
             assert!(
                 whole_stats[17..].iter().any(|s| s.aux_loss > 0.0),

@@ -98,6 +98,7 @@ fn batch_topk_recovers_the_true_directions_and_keeps_l0_at_inference() {
     let arch = TrainArchitecture::BatchTopK { k: PER_SAMPLE };
     // Slower to settle than TopK (87.6% at 800 steps): 1,200.
     let mut cfg = TrainConfig::new(arch, D, 4096, 1200);
+    cfg.normalize_activations = false;
     cfg.lr = 2e-3;
     cfg.dead_after_tokens = 20_000;
     cfg.seed = 3;

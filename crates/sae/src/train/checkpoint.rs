@@ -1,16 +1,17 @@
 //! A trainer's whole state on disk, so that a run resumed from a checkpoint takes exactly
 //! the steps an uninterrupted run would: weights (JumpReLU's threshold and Gated's r_mag,
-//! b_mag included) and Adam moments in `state.safetensors`
-//! (f32, bit for bit), and the step, input scale, BatchTopK threshold, firing statistics and
+//! b_mag included) and optimiser state (Adam's moments, or sign descent's iterate) in
+//! `state.safetensors` (f32, bit for bit), and the step, input scale, BatchTopK threshold, firing statistics and
 //! the config in `trainer.json` (floats written so they read back exactly).
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::adam::Adam;
 use super::config::TrainConfig;
 use super::dead::FiringTracker;
+use super::optimizer::ParamState;
+use super::signum::AverageWeights;
 use super::trainer::Trainer;
 use crate::error::{Result, SaeError};
 use crate::format::atomic::write_atomic;
@@ -27,6 +28,9 @@ struct Scalars {
     input_scale: f32,
     threshold: Option<f64>,
     firing: FiringTracker,
+    /// Schedule-free averaging's weights (absent before that optimiser existed).
+    #[serde(default)]
+    average: AverageWeights,
 }
 
 impl Trainer {
@@ -41,26 +45,24 @@ impl Trainer {
             (&w.w_dec, vec![f, d]),
             (&w.b_dec, vec![d]),
         ];
-        let names: Vec<[String; 2]> = PARAMS
-            .iter()
-            .map(|p| [format!("adam_m.{p}"), format!("adam_v.{p}")])
-            .collect();
-        let extra_names: Vec<[String; 2]> = self
-            .extra
-            .iter()
-            .map(|p| [format!("adam_m.{}", p.name), format!("adam_v.{}", p.name)])
-            .collect();
-        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = Vec::new();
+        // Optimiser state beside each parameter, e.g. `adam_m.w_dec` or `signum_z.b_dec`.
+        let mut owned: Vec<(String, Vec<usize>, &[f32])> = Vec::new();
         for (i, (data, shape)) in params.iter().enumerate() {
-            tensors.push((PARAMS[i], shape.clone(), data));
-            tensors.push((&names[i][0], shape.clone(), &self.adam[i].m));
-            tensors.push((&names[i][1], shape.clone(), &self.adam[i].v));
+            owned.push((PARAMS[i].to_string(), shape.clone(), data));
+            for (prefix, state) in self.opt[i].tensors(data) {
+                owned.push((format!("{prefix}.{}", PARAMS[i]), shape.clone(), state));
+            }
         }
-        for (p, [m, v]) in self.extra.iter().zip(&extra_names) {
-            tensors.push((p.name, vec![f], &p.value));
-            tensors.push((m, vec![f], &p.adam.m));
-            tensors.push((v, vec![f], &p.adam.v));
+        for p in &self.extra {
+            owned.push((p.name.to_string(), vec![f], &p.value));
+            for (prefix, state) in p.opt.tensors(&p.value) {
+                owned.push((format!("{prefix}.{}", p.name), vec![f], state));
+            }
         }
+        let tensors: Vec<(&str, Vec<usize>, &[f32])> = owned
+            .iter()
+            .map(|(name, shape, data)| (name.as_str(), shape.clone(), *data))
+            .collect();
         let path = dir.join(STATE);
         write_atomic(&path, &to_bytes(&path, &tensors)?)?;
         let scalars = Scalars {
@@ -69,6 +71,7 @@ impl Trainer {
             input_scale: self.input_scale,
             threshold: self.threshold,
             firing: self.firing.clone(),
+            average: self.average,
         };
         let path = dir.join(TRAINER);
         let json = serde_json::to_vec_pretty(&scalars).map_err(|e| SaeError::Json {
@@ -107,17 +110,15 @@ impl Trainer {
                 2 => w.w_dec = value,
                 _ => w.b_dec = value,
             }
-            trainer.adam[i] = Adam {
-                m: file.read(&format!("adam_m.{name}"), &shapes[i])?,
-                v: file.read(&format!("adam_v.{name}"), &shapes[i])?,
-            };
+            trainer.opt[i] = ParamState::restore(trainer.cfg.optimizer, |prefix| {
+                file.read(&format!("{prefix}.{name}"), &shapes[i])
+            })?;
         }
         for p in &mut trainer.extra {
             p.value = file.read(p.name, &[f])?;
-            p.adam = Adam {
-                m: file.read(&format!("adam_m.{}", p.name), &[f])?,
-                v: file.read(&format!("adam_v.{}", p.name), &[f])?,
-            };
+            p.opt = ParamState::restore(trainer.cfg.optimizer, |prefix| {
+                file.read(&format!("{prefix}.{}", p.name), &[f])
+            })?;
         }
         if scalars.firing.tokens_since_fired().len() != f {
             return Err(SaeError::CfgField {
@@ -133,6 +134,7 @@ impl Trainer {
         trainer.input_scale = scalars.input_scale;
         trainer.threshold = scalars.threshold;
         trainer.firing = scalars.firing;
+        trainer.average = scalars.average;
         Ok(trainer)
     }
 }

@@ -44,8 +44,22 @@ pub enum L1Variant {
 #[serde(rename_all = "snake_case")]
 pub enum BDecInit {
     Zeros,
+    /// Mean of the first batch.
+    Mean,
     /// Geometric median of the first batch (Weiszfeld iterations).
     GeometricMedian,
+}
+
+/// How parameters are updated from their gradients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    /// Adam with bias correction, under the lr schedule (warm-up, decay).
+    #[default]
+    Adam,
+    /// Sign descent with schedule-free averaging (`signum.rs`); the averaged weights are
+    /// the ones evaluated and saved.
+    Signum,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,10 +70,16 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Planned number of steps: the lr decay ends here.
     pub total_steps: u64,
+    /// Absent from configs written before there was a choice: those trained with Adam.
+    #[serde(default)]
+    pub optimizer: Optimizer,
     pub lr: f32,
     pub adam_beta1: f32,
     pub adam_beta2: f32,
     pub adam_eps: f32,
+    /// Schedule-free sign descent's β: gradients are taken at β·average + (1 − β)·iterate.
+    #[serde(default = "default_signum_momentum")]
+    pub signum_momentum: f32,
     /// Linear lr warm-up from lr/warmup to lr over these first steps.
     pub lr_warmup_steps: u64,
     /// Linear lr decay to 0 over these last steps of `total_steps` (0: none).
@@ -107,6 +127,27 @@ pub struct TrainConfig {
     pub metadata: Metadata,
 }
 
+/// Runs at least this long get Gao et al.'s lr for TopK, 2e-4·(2^14/d_sae)^½; shorter ones
+/// a larger lr, by (LONG_RUN_STEPS/steps)^½.
+pub const LONG_RUN_STEPS: u64 = 7_500;
+
+/// The default lr of TopK: Gao et al.'s width scaling, raised for short runs.
+/// Their 2e-4 suits runs of many thousand steps; on budgets of a few hundred steps it learns
+/// far too little per token (held-out fvu 0.37 after 48 steps of 4,096 tokens, 0.25 after 94),
+/// and the best constant lr measured falls about as 1/√steps (BENCHMARKS.md, "Quality per
+/// token"): 2.5e-3 at 48 steps, 1.8e-3 at 94, 1.1e-3 at 238.
+pub fn topk_default_lr(d_sae: usize, total_steps: u64) -> f32 {
+    let width = (2e-4 / ((d_sae.max(1) as f64) / 16384.0).sqrt()) as f32;
+    let short_run = (LONG_RUN_STEPS as f64 / total_steps.max(1) as f64)
+        .sqrt()
+        .max(1.0);
+    (width as f64 * short_run) as f32
+}
+
+fn default_signum_momentum() -> f32 {
+    0.95
+}
+
 fn default_l0_coefficient() -> f32 {
     1.0
 }
@@ -120,9 +161,9 @@ fn default_jumprelu_init_threshold() -> f32 {
 }
 
 impl TrainConfig {
-    /// Defaults from the literature: Adam (0.9, 0.999, 1e-8), lr 2e-4·(2^14/d_sae)^½ for
-    /// TopK-like dictionaries (the scaling of Gao et al.) and 1e-3 for ReLU-L1 (lr decay
-    /// over the last 20%, AuxK 1/32 with k_aux = d_in/2, dead after 10M tokens.
+    /// Defaults: Adam (0.9, 0.999, 1e-8), lr `topk_default_lr` for TopK (at `LONG_RUN_STEPS`
+    /// for BatchTopK) and 1e-3 for the penalised ones, lr decay over the last 20%, AuxK 1/32 with k_aux = d_in/2, dead
+    /// after 10M tokens, inputs scaled to E‖x‖² = d_in as `saelab train` does.
     pub fn new(
         architecture: TrainArchitecture,
         d_in: usize,
@@ -141,10 +182,12 @@ impl TrainConfig {
                 variant: L1Variant::April
             }
         );
-        let lr = if penalised {
-            1e-3
-        } else {
-            2e-4 / ((d_sae.max(1) as f32) / 16384.0).sqrt()
+        // BatchTopK keeps Gao et al.'s lr: at the short-run lr its first steps put hundreds of
+        // latents on the few high-norm tokens and its threshold never recovers in a short run.
+        let lr = match architecture {
+            TrainArchitecture::TopK { .. } => topk_default_lr(d_sae, total_steps),
+            TrainArchitecture::BatchTopK { .. } => topk_default_lr(d_sae, LONG_RUN_STEPS),
+            _ => 1e-3,
         };
         TrainConfig {
             architecture,
@@ -152,10 +195,12 @@ impl TrainConfig {
             d_sae,
             seed: 0,
             total_steps,
+            optimizer: Optimizer::Adam,
             lr,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
             adam_eps: 1e-8,
+            signum_momentum: default_signum_momentum(),
             lr_warmup_steps: if penalised {
                 1000.min(total_steps / 10)
             } else {
@@ -172,13 +217,33 @@ impl TrainConfig {
             aux_coefficient: 1.0 / 32.0,
             dead_after_tokens: 10_000_000,
             batchtopk_threshold_lr: 0.01,
-            normalize_activations: false,
+            normalize_activations: true,
             b_dec_init: BDecInit::GeometricMedian,
             decoder_init_norm: if april { 0.1 } else { 1.0 },
             encoder_init_scale: None,
             sparsity_window_steps: 2000,
             resample_every_steps: 0,
             metadata: Metadata::default(),
+        }
+    }
+
+    /// Switches to `optimizer` with its default lr and schedule: schedule-free sign descent
+    /// at 5e-3·(2^14/d_sae)^½ (the width scaling of Gao et al.) with no warm-up or decay, which
+    /// its averaging replaces; Adam as `new` sets it.
+    pub fn use_optimizer(&mut self, optimizer: Optimizer) {
+        let fresh = TrainConfig::new(self.architecture, self.d_in, self.d_sae, self.total_steps);
+        self.optimizer = optimizer;
+        match optimizer {
+            Optimizer::Adam => {
+                self.lr = fresh.lr;
+                self.lr_warmup_steps = fresh.lr_warmup_steps;
+                self.lr_decay_steps = fresh.lr_decay_steps;
+            }
+            Optimizer::Signum => {
+                self.lr = 5e-3 / ((self.d_sae.max(1) as f32) / 16384.0).sqrt();
+                self.lr_warmup_steps = 0;
+                self.lr_decay_steps = 0;
+            }
         }
     }
 
@@ -288,6 +353,12 @@ impl TrainConfig {
             if !(0.0..1.0).contains(&b) {
                 return Err(SaeError::config(field, format!("= {b} must be in [0, 1)")));
             }
+        }
+        if !(self.signum_momentum > 0.0 && self.signum_momentum < 1.0) {
+            return Err(SaeError::config(
+                "signum_momentum",
+                format!("= {} must be in (0, 1)", self.signum_momentum),
+            ));
         }
         if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
             return Err(SaeError::config(

@@ -1,4 +1,5 @@
-//! Training: configuration, objectives with their gradients, Adam, schedules, firing
+//! Training: configuration, objectives with their gradients, optimisers (Adam, schedule-free
+//! sign descent), schedules, firing
 //! statistics and the step loop.
 
 pub mod adam;
@@ -10,7 +11,9 @@ pub mod geometric_median;
 pub mod ghost;
 pub mod jumprelu;
 pub mod objective;
+pub mod optimizer;
 pub mod resample;
 pub mod schedule;
 pub mod set;
+pub mod signum;
 pub mod trainer;

@@ -90,12 +90,13 @@ impl Trainer {
                 *enc = enc_norm * a;
             }
             self.weights.b_enc[j] = 0.0;
-            self.adam[0].reset(j * d, d);
-            self.adam[1].reset(j, 1);
-            self.adam[2].reset(j * d, d);
+            let w = &self.weights;
+            self.opt[0].reset(&w.w_enc_t, j * d, d);
+            self.opt[1].reset(&w.b_enc, j, 1);
+            self.opt[2].reset(&w.w_dec, j * d, d);
             for extra in &mut self.extra {
                 extra.value[j] = extra.initial;
-                extra.adam.reset(j, 1);
+                extra.opt.reset(&extra.value, j, 1);
             }
             self.firing.revive(j);
         }

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use super::adam::{Adam, AdamStep};
-use super::config::{BDecInit, L1Variant, TrainArchitecture, TrainConfig};
+use super::adam::AdamStep;
+use super::config::{BDecInit, L1Variant, Optimizer, TrainArchitecture, TrainConfig};
 use super::dead::FiringTracker;
 use super::gated::{self, GatedGrads, GatedParams};
 use super::geometric_median::geometric_median;
@@ -15,7 +15,9 @@ use super::objective::{
     forward_pre, loss_and_grads, normalize_rows, remove_parallel_component, AuxTerm, L1Term,
     LossParts, Objective, Path, Scratch,
 };
+use super::optimizer::{OptimStep, ParamState};
 use super::schedule::{lr_at, penalty_at};
+use super::signum::{AverageWeights, SignumStep};
 use crate::dictionary::{Activation, Sae};
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
@@ -59,23 +61,23 @@ pub struct StepStats {
 }
 
 /// A per-latent parameter beside the shared four (JumpReLU's `threshold`, Gated's `r_mag`
-/// and `b_mag`), with its gradient and Adam moments.
+/// and `b_mag`), with its gradient and optimiser state.
 pub(super) struct ExtraParam {
     pub name: &'static str,
     pub initial: f32,
     pub value: Vec<f32>,
     pub grad: Vec<f32>,
-    pub adam: Adam,
+    pub opt: ParamState,
 }
 
 impl ExtraParam {
-    fn new(name: &'static str, initial: f32, len: usize) -> Self {
+    fn new(optimizer: Optimizer, name: &'static str, initial: f32, len: usize) -> Self {
         ExtraParam {
             name,
             initial,
             value: vec![initial; len],
             grad: vec![0.0; len],
-            adam: Adam::new(len),
+            opt: ParamState::new(optimizer, len),
         }
     }
 }
@@ -83,7 +85,10 @@ impl ExtraParam {
 pub struct Trainer {
     pub(super) cfg: TrainConfig,
     pub(super) weights: SaeWeights,
-    pub(super) adam: [Adam; 4],
+    /// Optimiser state of `w_enc_t`, `b_enc`, `w_dec`, `b_dec`.
+    pub(super) opt: [ParamState; 4],
+    /// Schedule-free averaging's weights (unused by Adam).
+    pub(super) average: AverageWeights,
     pub(super) grads: SaeWeights,
     pub(super) extra: Vec<ExtraParam>,
     pub(super) step: u64,
@@ -108,24 +113,31 @@ impl Trainer {
         if enc_scale != 1.0 {
             weights.w_enc_t.iter_mut().for_each(|v| *v *= enc_scale);
         }
+        let o = cfg.optimizer;
         let extra = match cfg.architecture {
             TrainArchitecture::JumpRelu => {
-                vec![ExtraParam::new("threshold", cfg.jumprelu_init_threshold, f)]
+                vec![ExtraParam::new(
+                    o,
+                    "threshold",
+                    cfg.jumprelu_init_threshold,
+                    f,
+                )]
             }
             TrainArchitecture::Gated => vec![
-                ExtraParam::new("r_mag", 0.0, f),
-                ExtraParam::new("b_mag", 0.0, f),
+                ExtraParam::new(o, "r_mag", 0.0, f),
+                ExtraParam::new(o, "b_mag", 0.0, f),
             ],
             _ => Vec::new(),
         };
         Ok(Trainer {
             extra,
-            adam: [
-                Adam::new(d * f),
-                Adam::new(f),
-                Adam::new(d * f),
-                Adam::new(d),
+            opt: [
+                ParamState::new(o, d * f),
+                ParamState::new(o, f),
+                ParamState::new(o, d * f),
+                ParamState::new(o, d),
             ],
+            average: AverageWeights::default(),
             grads: SaeWeights::zeros(d, f),
             weights,
             step: 0,
@@ -198,20 +210,30 @@ impl Trainer {
             remove_parallel_component(&self.weights.w_dec, &mut self.grads.w_dec, d);
         }
         let lr = lr_at(&self.cfg, self.step);
-        let s = AdamStep {
-            lr,
-            beta1: self.cfg.adam_beta1,
-            beta2: self.cfg.adam_beta2,
-            eps: self.cfg.adam_eps,
-            t: self.step + 1,
+        let s = OptimStep {
+            adam: AdamStep {
+                lr,
+                beta1: self.cfg.adam_beta1,
+                beta2: self.cfg.adam_beta2,
+                eps: self.cfg.adam_eps,
+                t: self.step + 1,
+            },
+            signum: SignumStep {
+                lr,
+                momentum: self.cfg.signum_momentum,
+                average_weight: match self.cfg.optimizer {
+                    Optimizer::Signum => self.average.next(lr),
+                    Optimizer::Adam => 0.0,
+                },
+            },
         };
-        let [a_enc, a_benc, a_dec, a_bdec] = &mut self.adam;
-        a_enc.update(&mut self.weights.w_enc_t, &self.grads.w_enc_t, s);
-        a_benc.update(&mut self.weights.b_enc, &self.grads.b_enc, s);
-        a_dec.update(&mut self.weights.w_dec, &self.grads.w_dec, s);
-        a_bdec.update(&mut self.weights.b_dec, &self.grads.b_dec, s);
+        let [o_enc, o_benc, o_dec, o_bdec] = &mut self.opt;
+        o_enc.update(&mut self.weights.w_enc_t, &self.grads.w_enc_t, s);
+        o_benc.update(&mut self.weights.b_enc, &self.grads.b_enc, s);
+        o_dec.update(&mut self.weights.w_dec, &self.grads.w_dec, s);
+        o_bdec.update(&mut self.weights.b_dec, &self.grads.b_dec, s);
         for extra in &mut self.extra {
-            extra.adam.update(&mut extra.value, &extra.grad, s);
+            extra.opt.update(&mut extra.value, &extra.grad, s);
         }
         if self.cfg.architecture == TrainArchitecture::JumpRelu {
             // A negative threshold would let negative pre-activations through.
@@ -392,12 +414,41 @@ impl Trainer {
             }
             self.input_scale = (d as f64 / mean_sq).sqrt() as f32;
         }
-        if self.cfg.b_dec_init == BDecInit::GeometricMedian {
-            let s = self.input_scale;
-            let x: Vec<f32> = batch.iter().map(|v| v * s).collect();
-            self.weights.b_dec = geometric_median(&x, d, 100, 1e-5);
+        let s = self.input_scale;
+        match self.cfg.b_dec_init {
+            BDecInit::Zeros => {}
+            BDecInit::Mean => {
+                let mut mean = sum_rows(batch, d);
+                let scale = s / rows as f32;
+                mean.iter_mut().for_each(|v| *v *= scale);
+                self.weights.b_dec = mean;
+            }
+            BDecInit::GeometricMedian => {
+                let x: Vec<f32> = batch.iter().map(|v| v * s).collect();
+                self.weights.b_dec = geometric_median(&x, d, 100, 1e-5);
+            }
         }
         Ok(())
+    }
+
+    /// The weights to evaluate and save: the parameters, or with schedule-free sign descent
+    /// their running average.
+    pub fn evaluated_weights(&self) -> SaeWeights {
+        let w = &self.weights;
+        let beta = self.cfg.signum_momentum;
+        SaeWeights {
+            d_in: w.d_in,
+            d_sae: w.d_sae,
+            w_enc_t: self.opt[0].evaluated(&w.w_enc_t, beta),
+            b_enc: self.opt[1].evaluated(&w.b_enc, beta),
+            w_dec: self.opt[2].evaluated(&w.w_dec, beta),
+            b_dec: self.opt[3].evaluated(&w.b_dec, beta),
+        }
+    }
+
+    fn evaluated_extra(&self, i: usize) -> Vec<f32> {
+        let p = &self.extra[i];
+        p.opt.evaluated(&p.value, self.cfg.signum_momentum)
     }
 
     /// The trained dictionary in inference form: TopK stays TopK, BatchTopK becomes
@@ -411,15 +462,15 @@ impl Trainer {
             },
             TrainArchitecture::ReluL1 { .. } => Activation::Relu,
             TrainArchitecture::JumpRelu => Activation::JumpRelu {
-                threshold: self.extra[0].value.clone(),
+                threshold: self.evaluated_extra(0),
             },
             TrainArchitecture::Gated => Activation::Gated {
-                r_mag: self.extra[0].value.clone(),
-                b_mag: self.extra[1].value.clone(),
+                r_mag: self.evaluated_extra(0),
+                b_mag: self.evaluated_extra(1),
             },
         };
         Sae {
-            weights: self.weights.clone(),
+            weights: self.evaluated_weights(),
             activation,
             apply_b_dec_to_input: true,
             input_scale: self.input_scale,
