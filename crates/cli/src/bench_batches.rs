@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use saelab_data::activations::{ActivationBuffer, BatchShape, BufferConfig};
 
 use crate::progress::Progress;
 use crate::train::Source;
@@ -56,23 +55,9 @@ pub fn run(args: Args) -> Result<()> {
         "sae": [],
     }))?;
     let source = Source::open(&run)?;
-    let steps = source.training_tokens / args.batch as u64;
-    if steps == 0 {
-        bail!(
-            "{} training tokens make no batch of {}",
-            source.training_tokens,
-            args.batch
-        );
-    }
+    let steps = source.total_steps(args.batch)?;
     let d = source.hooks[0].1;
-    let config = BufferConfig {
-        bytes: run.buffer_bytes()?,
-        shape: BatchShape::Tokens(args.batch),
-        seed: args.seed,
-        include_special: false,
-    };
-    let batches =
-        ActivationBuffer::new(source.stream(&run, None)?, config).context("--buffer-mib")?;
+    let batches = source.token_batches(&run)?;
 
     let dir = args.out.parent().filter(|p| !p.as_os_str().is_empty());
     let partial = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))

@@ -120,14 +120,7 @@ pub fn run(args: Args) -> Result<()> {
     };
 
     let source = Source::open(&run)?;
-    let total_steps = source.training_tokens / run.batch as u64;
-    if total_steps == 0 {
-        bail!(
-            "{} training tokens make no step of {}",
-            source.training_tokens,
-            run.batch
-        );
-    }
+    let total_steps = source.total_steps(run.batch)?;
     let specs = match saved {
         Some(specs) => specs,
         None => dictionary_specs(&run, &source, total_steps)?,
@@ -162,14 +155,7 @@ pub fn run(args: Args) -> Result<()> {
     let flag = interrupted.clone();
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
 
-    let buffer_config = BufferConfig {
-        bytes: run.buffer_bytes()?,
-        shape: BatchShape::Tokens(run.batch),
-        seed: run.seed,
-        include_special: false,
-    };
-    let mut batches =
-        ActivationBuffer::new(source.stream(&run, None)?, buffer_config).context("--buffer-mib")?;
+    let mut batches = source.token_batches(&run)?;
     if done > 0 {
         let mut replay = Progress::new("replaying data to the checkpoint (steps)", done);
         for _ in 0..done {
@@ -551,6 +537,28 @@ impl Source {
             cache: None,
             live: Some((loaded, corpus, points)),
         })
+    }
+
+    /// Steps of `batch` tokens in the training tokens.
+    pub fn total_steps(&self, batch: usize) -> Result<u64> {
+        match self.training_tokens / batch as u64 {
+            0 => bail!(
+                "{} training tokens make no step of {batch}",
+                self.training_tokens
+            ),
+            steps => Ok(steps),
+        }
+    }
+
+    /// The training batches, shuffled through the run's buffer.
+    pub fn token_batches(&self, run: &RunConfig) -> Result<ActivationBuffer> {
+        let config = BufferConfig {
+            bytes: run.buffer_bytes()?,
+            shape: BatchShape::Tokens(run.batch),
+            seed: run.seed,
+            include_special: false,
+        };
+        ActivationBuffer::new(self.stream(run, None)?, config).context("--buffer-mib")
     }
 
     /// The activation windows: training windows, or with `holdout` the held-out ones.
