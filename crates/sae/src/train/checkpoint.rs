@@ -1,8 +1,9 @@
 //! A trainer's whole state on disk, so that a run resumed from a checkpoint takes exactly
 //! the steps an uninterrupted run would: weights (JumpReLU's threshold and Gated's r_mag,
 //! b_mag included) and optimiser state (Adam's moments, or sign descent's iterate) in
-//! `state.safetensors` (f32, bit for bit), and the step, input scale, BatchTopK threshold, firing statistics and
-//! the config in `trainer.json` (floats written so they read back exactly).
+//! `state.safetensors` (f32, bit for bit), and the step, input scale, BatchTopK threshold,
+//! firing statistics, averaging weights and the config in `trainer.json` (floats written so
+//! they read back exactly).
 
 use std::path::Path;
 

@@ -462,7 +462,9 @@ impl Trainer {
             },
             TrainArchitecture::ReluL1 { .. } => Activation::Relu,
             TrainArchitecture::JumpRelu => Activation::JumpRelu {
-                threshold: self.evaluated_extra(0),
+                // As in training: a negative threshold would let negative pre-activations
+                // through (an average can dip below the clamped weights).
+                threshold: self.evaluated_extra(0).iter().map(|t| t.max(0.0)).collect(),
             },
             TrainArchitecture::Gated => Activation::Gated {
                 r_mag: self.evaluated_extra(0),
