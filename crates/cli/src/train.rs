@@ -90,19 +90,16 @@ pub fn run(args: Args) -> Result<()> {
     let out = args.out.clone();
     // Held until the run returns: a second writer into this folder is refused.
     let _lock;
-    // On resume, the dictionaries' configs as the run wrote them: defaults of a later saelab
-    // must not change a run halfway.
-    let mut saved = None;
     let run = if args.resume {
         let path = out.join(CONFIG);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("--resume: {} (is --out a run folder?)", path.display()))?;
         _lock = run_folder::lock(&out, "--out")?;
-        let file = serde_json::from_str::<RunFile>(&text)
-            .with_context(|| format!("{}", path.display()))?;
-        file.run.check()?;
-        saved = Some(file.dictionaries);
-        file.run
+        let run = serde_json::from_str::<RunFile>(&text)
+            .with_context(|| format!("{}", path.display()))?
+            .run;
+        run.check()?;
+        run
     } else {
         // Settings are checked before the folder is created, so a refused run leaves nothing.
         let run = from_args(&args)?;
@@ -121,10 +118,9 @@ pub fn run(args: Args) -> Result<()> {
 
     let source = Source::open(&run)?;
     let total_steps = source.total_steps(run.batch)?;
-    let specs = match saved {
-        Some(specs) => specs,
-        None => dictionary_specs(&run, &source, total_steps)?,
-    };
+    // Derived afresh on resume too, so that an edited config.json is caught against the
+    // checkpoint's config.
+    let specs = dictionary_specs(&run, &source, total_steps)?;
 
     let checkpoints = out.join("checkpoints");
     let (mut set, done) = match args
