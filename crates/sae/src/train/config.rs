@@ -162,8 +162,9 @@ fn default_jumprelu_init_threshold() -> f32 {
 
 impl TrainConfig {
     /// Defaults: Adam (0.9, 0.999, 1e-8), lr `topk_default_lr` for TopK (at `LONG_RUN_STEPS`
-    /// for BatchTopK) and 1e-3 for the penalised ones, lr decay over the last 20%, AuxK 1/32 with k_aux = d_in/2, dead
-    /// after 10M tokens, inputs scaled to E‖x‖² = d_in as `saelab train` does.
+    /// for BatchTopK) and 1e-3 for the penalised ones, lr decay over the last 20%, AuxK 1/32
+    /// with k_aux = d_in/2, dead after 10M tokens, inputs scaled to E‖x‖² = d_in as
+    /// `saelab train` does.
     pub fn new(
         architecture: TrainArchitecture,
         d_in: usize,
