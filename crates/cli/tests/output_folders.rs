@@ -135,12 +135,7 @@ fn a_second_writer_is_refused_while_the_folder_is_locked() {
     let o = train(&run, "topk:k=4,width=64", &["--tokens", "1024"])
         .output()
         .unwrap();
-    assert!(
-        fails(&o).contains("in use by another saelab process"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(std::fs::read_dir(&run).unwrap().count(), 0);
+    assert_refused_as_in_use(&o, &run);
 
     let cache = tmp.path().join("cache");
     std::fs::create_dir(&cache).unwrap();
@@ -154,12 +149,7 @@ fn a_second_writer_is_refused_while_the_folder_is_locked() {
         .arg(&cache)
         .output()
         .unwrap();
-    assert!(
-        fails(&o).contains("in use by another saelab process"),
-        "{}",
-        stderr(&o)
-    );
-    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+    assert_refused_as_in_use(&o, &cache);
 
     // Released, the folder is usable; the run holds the lock only while it runs.
     drop(lock);
@@ -312,4 +302,14 @@ fn ctrl_c_during_train_checkpoints_and_exits_130() {
         out.join(format!("checkpoints/step_{step}")).is_dir(),
         "the checkpoint of the interrupted step is written"
     );
+}
+
+/// `o` failed because the folder was locked, and wrote nothing into it.
+fn assert_refused_as_in_use(o: &std::process::Output, folder: &std::path::Path) {
+    assert!(
+        fails(o).contains("in use by another saelab process"),
+        "{}",
+        stderr(o)
+    );
+    assert_eq!(std::fs::read_dir(folder).unwrap().count(), 0);
 }
