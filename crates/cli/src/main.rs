@@ -19,6 +19,7 @@ mod serve;
 mod train;
 mod train_config;
 mod train_eval;
+mod train_files;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

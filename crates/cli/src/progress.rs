@@ -53,11 +53,15 @@ impl Progress {
             None => {
                 if self.last_line.elapsed().as_secs() >= 10 || self.done == self.total {
                     self.last_line = Instant::now();
+                    // A total of 0 means unknown: the count alone, not "n/0".
+                    let of = match self.total {
+                        0 => String::new(),
+                        t => format!("/{t}"),
+                    };
                     eprintln!(
-                        "{}: {}/{} ({:.0}s)",
+                        "{}: {}{of} ({:.0}s)",
                         self.label,
                         self.done,
-                        self.total,
                         self.start.elapsed().as_secs_f64()
                     );
                 }

@@ -28,6 +28,7 @@ use crate::progress::Progress;
 use crate::run_folder;
 use crate::train_config::{RunConfig, SaeEntry, KINDS};
 use crate::train_eval::{evaluate_holdout, print_summary};
+use crate::train_files::{latest_checkpoint, prune_checkpoints, save_checkpoint, trim_metrics};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,7 +43,7 @@ pub struct Args {
     config: Option<PathBuf>,
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
     /// (kinds: topk, batchtopk, relu, april, jumprelu, gated; keys: name, width, k, l1, l0,
-    /// bandwidth, threshold, ghost_grads, lr, hook, dead_after_tokens, resample_every,
+    /// target_l0 (steer l1/l0 towards this L0), bandwidth, threshold, ghost_grads, lr, hook, dead_after_tokens, resample_every,
     /// normalize, optimizer (adam, signum), b_dec (median, mean, zeros), momentum, aux,
     /// encoder_scale, warmup, decay). Repeat for several.
     #[arg(long)]
@@ -73,6 +74,10 @@ pub struct Args {
     /// Steps between checkpoints (also taken on Ctrl-C).
     #[arg(long, default_value_t = 500)]
     checkpoint_every: u64,
+    /// Checkpoints kept (the newest; older ones are removed, except those holding a file
+    /// named `keep`).
+    #[arg(long, default_value_t = 2)]
+    keep_checkpoints: u64,
     /// Steps between lines of metrics.jsonl.
     #[arg(long, default_value_t = 10)]
     log_every: u64,
@@ -130,7 +135,9 @@ pub fn run(args: Args) -> Result<()> {
     {
         Some((step, dir)) => {
             eprintln!("resuming from {} (step {step})", dir.display());
-            (TrainerSet::load_checkpoint(specs, &dir)?, step)
+            let set = TrainerSet::load_checkpoint(specs, &dir)?;
+            trim_metrics(&out.join("metrics.jsonl"), step)?;
+            (set, step)
         }
         None if args.resume => bail!("--resume: {} holds no checkpoint", checkpoints.display()),
         None => {
@@ -203,6 +210,7 @@ pub fn run(args: Args) -> Result<()> {
         let stop = interrupted.load(Ordering::SeqCst);
         if step % run.checkpoint_every == 0 || stop {
             save_checkpoint(&set, &checkpoints, step)?;
+            prune_checkpoints(&checkpoints, run.keep_checkpoints)?;
         }
         if stop {
             progress.finish();
@@ -212,6 +220,7 @@ pub fn run(args: Args) -> Result<()> {
     progress.finish();
     let step = set.steps();
     save_checkpoint(&set, &checkpoints, step)?;
+    prune_checkpoints(&checkpoints, run.keep_checkpoints)?;
     let final_dir = out.join("final");
     for (spec, trainer) in set.specs().iter().zip(set.trainers()) {
         trainer
@@ -343,6 +352,7 @@ fn from_args(args: &Args) -> Result<RunConfig> {
         buffer_mib: args.buffer_mib,
         seed: args.seed,
         checkpoint_every: args.checkpoint_every,
+        keep_checkpoints: args.keep_checkpoints,
         log_every: args.log_every,
         holdout_windows: args.holdout_windows,
         pca: args.pca,
@@ -412,6 +422,7 @@ fn train_config(
     if let Some(l0) = entry.l0 {
         cfg.l0_coefficient = l0;
     }
+    cfg.target_l0 = entry.target_l0;
     if let Some(b) = entry.bandwidth {
         cfg.jumprelu_bandwidth = b;
     }
@@ -620,29 +631,6 @@ fn select_hooks(stream: WindowStream, hooks: &[(String, usize)]) -> WindowStream
         }
         Ok(())
     })
-}
-
-fn save_checkpoint(set: &TrainerSet, dir: &Path, step: u64) -> Result<()> {
-    let target = dir.join(format!("step_{step}"));
-    let tmp = dir.join(format!(".step_{step}.partial"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    set.save_checkpoint(&tmp)?;
-    let _ = std::fs::remove_dir_all(&target);
-    std::fs::rename(&tmp, &target).with_context(|| format!("{}", target.display()))?;
-    Ok(())
-}
-
-/// The highest `step_N` under `dir` (partial checkpoints are hidden names and never match).
-fn latest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let step = name.strip_prefix("step_")?.parse::<u64>().ok()?;
-            Some((step, e.path()))
-        })
-        .max_by_key(|(step, _)| *step)
 }
 
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

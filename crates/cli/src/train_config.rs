@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub seed: u64,
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: u64,
+    /// The newest checkpoints kept (older ones are removed unless they hold a `keep` file).
+    #[serde(default = "default_keep_checkpoints")]
+    pub keep_checkpoints: u64,
     #[serde(default = "default_log_every")]
     pub log_every: u64,
     /// The cache's last windows, kept out of training and evaluated at the end.
@@ -61,6 +64,10 @@ pub struct SaeEntry {
     /// L0 coefficient (jumprelu).
     #[serde(default)]
     pub l0: Option<f32>,
+    /// Steer the sparsity coefficient during training towards this L0 (relu, april,
+    /// jumprelu, gated); `l1`/`l0` is then the starting point.
+    #[serde(default)]
+    pub target_l0: Option<f64>,
     /// Bandwidth of JumpReLU's threshold gradient.
     #[serde(default)]
     pub bandwidth: Option<f32>,
@@ -124,6 +131,9 @@ fn default_buffer_mib() -> usize {
 fn default_checkpoint_every() -> u64 {
     500
 }
+fn default_keep_checkpoints() -> u64 {
+    2
+}
 fn default_log_every() -> u64 {
     10
 }
@@ -151,6 +161,7 @@ impl RunConfig {
             ("batch", self.batch as u64),
             ("buffer_mib", self.buffer_mib as u64),
             ("checkpoint_every", self.checkpoint_every),
+            ("keep_checkpoints", self.keep_checkpoints),
             ("log_every", self.log_every),
         ] {
             if value == 0 {
@@ -182,7 +193,7 @@ impl RunConfig {
 
 /// The dictionary kinds `--sae` and `[[sae]]` accept.
 pub const KINDS: [&str; 6] = ["topk", "batchtopk", "relu", "april", "jumprelu", "gated"];
-const KEYS: &str = "name, width, k, l1, l0, bandwidth, threshold, ghost_grads, lr, hook, \
+const KEYS: &str = "name, width, k, l1, l0, target_l0, bandwidth, threshold, ghost_grads, lr, hook, \
                     dead_after_tokens, resample_every, normalize, optimizer, b_dec, momentum, aux, encoder_scale, warmup, decay";
 
 /// A dictionary's name becomes a folder under the run's `final/` and `checkpoints/`: it
@@ -206,6 +217,7 @@ impl SaeEntry {
             k: None,
             l1: None,
             l0: None,
+            target_l0: None,
             bandwidth: None,
             threshold: None,
             ghost_grads: None,
@@ -236,6 +248,7 @@ impl SaeEntry {
                 "k" => entry.k = Some(value.parse().map_err(|e| bad(&e))?),
                 "l1" => entry.l1 = Some(value.parse().map_err(|e| bad(&e))?),
                 "l0" => entry.l0 = Some(value.parse().map_err(|e| bad(&e))?),
+                "target_l0" => entry.target_l0 = Some(value.parse().map_err(|e| bad(&e))?),
                 "bandwidth" => entry.bandwidth = Some(value.parse().map_err(|e| bad(&e))?),
                 "threshold" => entry.threshold = Some(value.parse().map_err(|e| bad(&e))?),
                 "ghost_grads" => entry.ghost_grads = Some(value.parse().map_err(|e| bad(&e))?),
@@ -299,6 +312,14 @@ impl SaeEntry {
                 bail!("`{key}` = {v} must be zero or positive");
             }
         }
+        if let Some(t) = self.target_l0 {
+            if !(t.is_finite() && t > 0.0 && t <= self.width as f64) {
+                bail!(
+                    "`target_l0` = {t} must be in (0, {}] (the width)",
+                    self.width
+                );
+            }
+        }
         for (key, value) in [("bandwidth", self.bandwidth), ("threshold", self.threshold)] {
             if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
                 bail!("`{key}` = {v} must be positive");
@@ -310,6 +331,11 @@ impl SaeEntry {
             ("k", self.k.is_some(), &["topk", "batchtopk"][..]),
             ("l1", self.l1.is_some(), &["relu", "april", "gated"][..]),
             ("l0", self.l0.is_some(), &["jumprelu"][..]),
+            (
+                "target_l0",
+                self.target_l0.is_some(),
+                &["relu", "april", "jumprelu", "gated"][..],
+            ),
             ("bandwidth", self.bandwidth.is_some(), &["jumprelu"][..]),
             ("threshold", self.threshold.is_some(), &["jumprelu"][..]),
             (
@@ -370,6 +396,9 @@ impl SaeEntry {
             if let Some(l0) = self.l0 {
                 s.push_str(&format!("-l0_{l0}"));
             }
+            if let Some(t) = self.target_l0 {
+                s.push_str(&format!("-target{t}"));
+            }
             s
         })
     }
@@ -419,9 +448,16 @@ mod optimiser_keys {
             SaeEntry::parse("topk:k=4,width=64,warmup=-1").unwrap_err()
         );
         assert!(msg.contains("`warmup`"), "{msg}");
+        SaeEntry::parse("jumprelu:width=64,target_l0=16")
+            .unwrap()
+            .check()
+            .unwrap();
         for (spec, key) in [
             ("topk:k=4,width=64,momentum=0.9", "`momentum`"),
             ("relu:width=64,aux=0.1", "`aux`"),
+            ("topk:k=4,width=64,target_l0=4", "`target_l0`"),
+            ("relu:width=64,target_l0=0", "`target_l0`"),
+            ("gated:width=64,target_l0=65", "`target_l0`"),
         ] {
             let msg = format!("{:#}", SaeEntry::parse(spec).unwrap().check().unwrap_err());
             assert!(msg.contains(key), "{spec}: {msg}");
@@ -456,6 +492,7 @@ mod bad_sizes {
         config("").unwrap().check().unwrap();
         for key in [
             "checkpoint_every",
+            "keep_checkpoints",
             "log_every",
             "ctx",
             "batch",

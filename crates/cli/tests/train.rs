@@ -105,6 +105,22 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
         "killed before the end of the run"
     );
 
+    // As if the kill had come after steps logged past the checkpoint, in the middle of a
+    // line: the resume must cut both away.
+    let past = std::fs::read_to_string(whole.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .find(|l| l.contains("\"step\":199,"))
+        .unwrap()
+        .to_string();
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(killed.join("metrics.jsonl"))
+        .unwrap();
+    use std::io::Write;
+    write!(log, "{past}\n{{\"name\":\"0-top").unwrap();
+    drop(log);
+
     let o = saelab()
         .args(["train", "--resume", "--out"])
         .arg(&killed)
@@ -136,6 +152,33 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
             assert!(a == b, "{name}/{file} differs after the resume");
         }
     }
+    // The resumed log holds each step once, as the uninterrupted one does (the killed run
+    // had logged past its checkpoint); only the speed differs.
+    assert_eq!(metrics(&whole), metrics(&killed));
+    // Checkpoints are pruned to the newest two.
+    for run in [&whole, &killed] {
+        let mut left: Vec<String> = std::fs::read_dir(run.join("checkpoints"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let last = format!("step_{steps}");
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.contains(&last), "{left:?}");
+    }
+}
+
+/// metrics.jsonl's records without their speed.
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("tokens_per_s");
+            v
+        })
+        .collect()
 }
 
 fn train_fails(args: &[&str]) -> String {

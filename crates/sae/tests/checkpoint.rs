@@ -56,7 +56,18 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
     });
     resampled.resample_every_steps = 6;
     resampled.dead_after_tokens = 1024;
+    // The target_l0 controller's state is checkpointed too.
+    let targeted = |arch| {
+        let mut cfg = config(arch);
+        cfg.target_l0 = Some(5.0);
+        cfg
+    };
     let configs = configs.into_iter().chain([
+        targeted(TrainArchitecture::ReluL1 {
+            variant: L1Variant::April,
+        }),
+        targeted(TrainArchitecture::JumpRelu),
+        targeted(TrainArchitecture::Gated),
         signum(TrainArchitecture::TopK { k: 6 }),
         signum(TrainArchitecture::JumpRelu),
         signum(TrainArchitecture::Gated),
@@ -94,6 +105,16 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
                 bits(&whole.dictionary().weights.w_dec),
                 bits(&a.w_dec),
                 "{arch:?}: the average is saved, not the iterate"
+            );
+        }
+        if cfg.target_l0.is_some() {
+            let c: Vec<f32> = whole_stats[17..]
+                .iter()
+                .map(|s| s.sparsity_coefficient)
+                .collect();
+            assert!(
+                c.windows(2).any(|w| w[0] != w[1]),
+                "{arch:?}: the controller steered after the checkpoint"
             );
         }
         if cfg.ghost_grads {

@@ -121,3 +121,34 @@ fn huge_widths_are_refused_before_allocating() {
         }
     }
 }
+
+#[test]
+fn a_target_l0_is_refused_where_it_cannot_apply() {
+    let mut cfg = TrainConfig::new(TrainArchitecture::TopK { k: 4 }, 16, 64, 100);
+    cfg.target_l0 = Some(4.0);
+    let msg = error_of(cfg);
+    assert!(msg.contains("`target_l0`") && msg.contains("TopK"), "{msg}");
+    let relu = TrainArchitecture::ReluL1 {
+        variant: L1Variant::Standard,
+    };
+    for bad in [0.0, -1.0, 65.0, f64::NAN] {
+        let mut cfg = TrainConfig::new(relu, 16, 64, 100);
+        cfg.target_l0 = Some(bad);
+        let msg = error_of(cfg);
+        assert!(
+            msg.contains("`target_l0`") && msg.contains("d_sae"),
+            "{bad}: {msg}"
+        );
+    }
+    let mut cfg = TrainConfig::new(relu, 16, 64, 100);
+    cfg.target_l0 = Some(8.0);
+    cfg.l1_coefficient = 0.0;
+    let msg = error_of(cfg);
+    assert!(
+        msg.contains("`target_l0`") && msg.contains("starting"),
+        "{msg}"
+    );
+    let mut cfg = TrainConfig::new(relu, 16, 64, 100);
+    cfg.target_l0 = Some(8.0);
+    Trainer::new(cfg).expect("a target within the width is accepted");
+}

@@ -13,6 +13,7 @@ use super::config::TrainConfig;
 use super::dead::FiringTracker;
 use super::optimizer::ParamState;
 use super::signum::AverageWeights;
+use super::target_l0::L0Controller;
 use super::trainer::Trainer;
 use crate::error::{Result, SaeError};
 use crate::format::atomic::write_atomic;
@@ -32,6 +33,9 @@ struct Scalars {
     /// Schedule-free averaging's weights (absent before that optimiser existed).
     #[serde(default)]
     average: AverageWeights,
+    /// The `target_l0` controller's state (absent when the config has no target).
+    #[serde(default)]
+    l0_control: Option<L0Controller>,
 }
 
 impl Trainer {
@@ -73,6 +77,7 @@ impl Trainer {
             threshold: self.threshold,
             firing: self.firing.clone(),
             average: self.average,
+            l0_control: self.l0_control,
         };
         let path = dir.join(TRAINER);
         let json = serde_json::to_vec_pretty(&scalars).map_err(|e| SaeError::Json {
@@ -136,6 +141,13 @@ impl Trainer {
         trainer.threshold = scalars.threshold;
         trainer.firing = scalars.firing;
         trainer.average = scalars.average;
+        if trainer.l0_control.is_some() {
+            trainer.l0_control = Some(scalars.l0_control.ok_or_else(|| SaeError::CfgField {
+                path: path.clone(),
+                field: "l0_control".into(),
+                message: "is missing, but the config asks for a target_l0".into(),
+            })?);
+        }
         Ok(trainer)
     }
 }

@@ -88,6 +88,11 @@ pub struct TrainConfig {
     pub l1_coefficient: f32,
     /// Steps of the linear warm-up of the sparsity penalty (L1, or JumpReLU's L0).
     pub l1_warmup_steps: u64,
+    /// Steer the sparsity coefficient (L1, or JumpReLU's L0) during training so that the
+    /// batches' L0 approaches this; the configured coefficient is the starting point
+    /// (`target_l0.rs`). Penalised trainers only.
+    #[serde(default)]
+    pub target_l0: Option<f64>,
     /// JumpReLU's L0 coefficient: the loss adds `l0_coefficient · E[L0]`.
     #[serde(default = "default_l0_coefficient")]
     pub l0_coefficient: f32,
@@ -116,7 +121,8 @@ pub struct TrainConfig {
     /// The encoder starts as the decoder's transpose times this. `None`: 1, except for
     /// standard ReLU-L1, JumpReLU and Gated, where about half of all latents fire at first and
     /// min(1, 2·d_in/d_sae) keeps the first reconstructions at the inputs' scale (with 1,
-    /// they start d_sae/(2·d_in) times too large and the first steps kill most latents).
+    /// they start d_sae/(2·d_in) times too large and the first steps kill most latents);
+    /// April with a `target_l0` gets unit encoder rows.
     pub encoder_init_scale: Option<f32>,
     /// Steps per window of the firing frequencies saved as `sparsity.safetensors`.
     pub sparsity_window_steps: u64,
@@ -210,6 +216,7 @@ impl TrainConfig {
             lr_decay_steps: total_steps / 5,
             l1_coefficient: 5.0,
             l1_warmup_steps: total_steps / 20,
+            target_l0: None,
             l0_coefficient: default_l0_coefficient(),
             jumprelu_bandwidth: default_jumprelu_bandwidth(),
             jumprelu_init_threshold: default_jumprelu_init_threshold(),
@@ -261,6 +268,14 @@ impl TrainConfig {
         self.k().is_none()
     }
 
+    /// The sparsity coefficient asked for (L1, or JumpReLU's L0), before its warm-up.
+    pub fn sparsity_coefficient(&self) -> f32 {
+        match self.architecture {
+            TrainArchitecture::JumpRelu => self.l0_coefficient,
+            _ => self.l1_coefficient,
+        }
+    }
+
     pub fn aux_k(&self) -> usize {
         match self.k() {
             Some(_) => self.aux_k.unwrap_or(self.d_in / 2),
@@ -279,11 +294,18 @@ impl TrainConfig {
     }
 
     pub fn encoder_init_scale(&self) -> f32 {
-        // Every penalised trainer but April (whose small decoder rows do the same job).
-        let dense_start = self.penalised() && self.unit_norm_decoder();
         match self.encoder_init_scale {
             Some(s) => s,
-            None if dense_start => (2.0 * self.d_in as f32 / self.d_sae.max(1) as f32).min(1.0),
+            // Every penalised trainer but April, whose small decoder rows do the same job.
+            None if self.penalised() && self.unit_norm_decoder() => {
+                (2.0 * self.d_in as f32 / self.d_sae.max(1) as f32).min(1.0)
+            }
+            // April starting at its target L0 (`Trainer::start_at_target`): encoder rows of
+            // norm 0.1 give pre-activations so small that Adam's first steps, about the lr
+            // per weight, rescale them many times over and L0 swings far from the target.
+            // Unit rows measured best (held-out fvu 0.24 and 0.3% silent latents, against
+            // 0.31 and 2.1% with rows of norm 2·d_in/d_sae and 0.36 and 9.6% with 0.1).
+            None if self.target_l0.is_some() => 1.0 / self.decoder_init_norm,
             None => 1.0,
         }
     }
@@ -387,6 +409,26 @@ impl TrainConfig {
                 "l0_coefficient",
                 format!("= {} must be ≥ 0", self.l0_coefficient),
             ));
+        }
+        if let Some(t) = self.target_l0 {
+            if !self.penalised() {
+                return Err(SaeError::config(
+                    "target_l0",
+                    "applies to penalised trainers only (TopK and BatchTopK fix L0 by k)",
+                ));
+            }
+            if !(t.is_finite() && t > 0.0 && t <= self.d_sae as f64) {
+                return Err(SaeError::config(
+                    "target_l0",
+                    format!("= {t} must be in (0, d_sae = {}]", self.d_sae),
+                ));
+            }
+            if self.sparsity_coefficient() <= 0.0 {
+                return Err(SaeError::config(
+                    "target_l0",
+                    "needs a positive starting coefficient (l1_coefficient or l0_coefficient)",
+                ));
+            }
         }
         for (field, v) in [
             ("jumprelu_bandwidth", self.jumprelu_bandwidth),

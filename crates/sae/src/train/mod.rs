@@ -16,4 +16,5 @@ pub mod resample;
 pub mod schedule;
 pub mod set;
 pub mod signum;
+pub mod target_l0;
 pub mod trainer;

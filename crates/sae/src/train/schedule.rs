@@ -1,7 +1,7 @@
 //! Learning-rate and sparsity-penalty schedules: linear warm-up, constant, linear decay to
 //! zero over the last steps.
 
-use super::config::{TrainArchitecture, TrainConfig};
+use super::config::TrainConfig;
 
 /// Learning rate for step `step` (0-based).
 pub fn lr_at(cfg: &TrainConfig, step: u64) -> f32 {
@@ -17,13 +17,10 @@ pub fn lr_at(cfg: &TrainConfig, step: u64) -> f32 {
     (cfg.lr as f64 * factor) as f32
 }
 
-/// Sparsity-penalty coefficient for step `step` (L1, or JumpReLU's L0): ramps linearly so
-/// early dense features are not killed before they find directions.
-pub fn penalty_at(cfg: &TrainConfig, step: u64) -> f32 {
-    let full = match cfg.architecture {
-        TrainArchitecture::JumpRelu => cfg.l0_coefficient,
-        _ => cfg.l1_coefficient,
-    };
+/// Sparsity-penalty coefficient for step `step` (L1, or JumpReLU's L0) when the full
+/// coefficient is `full`: ramps linearly so early dense features are not killed before they
+/// find directions.
+pub fn penalty_at(cfg: &TrainConfig, step: u64, full: f32) -> f32 {
     if cfg.l1_warmup_steps == 0 || step >= cfg.l1_warmup_steps {
         full
     } else {
@@ -34,6 +31,7 @@ pub fn penalty_at(cfg: &TrainConfig, step: u64) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::config::TrainArchitecture;
 
     #[test]
     fn warm_up_constant_then_decay_to_zero() {
@@ -51,11 +49,12 @@ mod tests {
 
         cfg.l1_coefficient = 2.0;
         cfg.l1_warmup_steps = 4;
-        assert_eq!(penalty_at(&cfg, 0), 0.5);
-        assert_eq!(penalty_at(&cfg, 3), 2.0);
-        assert_eq!(penalty_at(&cfg, 1000), 2.0);
+        let full = cfg.sparsity_coefficient();
+        assert_eq!(penalty_at(&cfg, 0, full), 0.5);
+        assert_eq!(penalty_at(&cfg, 3, full), 2.0);
+        assert_eq!(penalty_at(&cfg, 1000, full), 2.0);
         cfg.architecture = TrainArchitecture::JumpRelu;
         cfg.l0_coefficient = 8.0;
-        assert_eq!(penalty_at(&cfg, 1), 4.0);
+        assert_eq!(penalty_at(&cfg, 1, cfg.sparsity_coefficient()), 4.0);
     }
 }

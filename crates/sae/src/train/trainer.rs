@@ -18,6 +18,7 @@ use super::objective::{
 use super::optimizer::{OptimStep, ParamState};
 use super::schedule::{lr_at, penalty_at};
 use super::signum::{AverageWeights, SignumStep};
+use super::target_l0::L0Controller;
 use crate::dictionary::{Activation, Sae};
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
@@ -95,6 +96,8 @@ pub struct Trainer {
     pub(super) input_scale: f32,
     pub(super) firing: FiringTracker,
     pub(super) threshold: Option<f64>,
+    /// Steers the sparsity coefficient when the config asks for a `target_l0`.
+    pub(super) l0_control: Option<L0Controller>,
     pub(super) pre: Vec<f32>,
     pub(super) scratch: Scratch,
 }
@@ -144,6 +147,9 @@ impl Trainer {
             input_scale: 1.0,
             firing: FiringTracker::new(f, cfg.sparsity_window_steps),
             threshold: None,
+            l0_control: cfg
+                .target_l0
+                .map(|_| L0Controller::new(cfg.sparsity_coefficient())),
             pre: Vec::new(),
             scratch: Scratch::default(),
             cfg,
@@ -172,6 +178,14 @@ impl Trainer {
         self.input_scale
     }
 
+    /// The full sparsity coefficient now: as configured, or as steered towards `target_l0`.
+    pub fn sparsity_coefficient(&self) -> f32 {
+        match &self.l0_control {
+            Some(control) => control.coefficient(),
+            None => self.cfg.sparsity_coefficient(),
+        }
+    }
+
     /// One optimisation step on a row-major `[rows, d_in]` batch.
     pub fn step(&mut self, batch: &[f32]) -> Result<StepStats> {
         let rows = self.weights.batch_rows(batch)?;
@@ -190,7 +204,7 @@ impl Trainer {
 
         let xc = forward_pre(&self.weights, x, true, &mut self.pre);
         let penalty = match self.cfg.penalised() {
-            true => penalty_at(&self.cfg, self.step),
+            true => penalty_at(&self.cfg, self.step, self.sparsity_coefficient()),
             false => 0.0,
         };
         let (parts, features, path) = match self.cfg.architecture {
@@ -244,6 +258,12 @@ impl Trainer {
         }
 
         self.firing.record(&features);
+        if let (Some(control), Some(target)) = (&mut self.l0_control, self.cfg.target_l0) {
+            // Not while the penalty warms up: its coefficient is not yet the one steered.
+            if self.step + 1 >= self.cfg.l1_warmup_steps {
+                control.observe(features.l0(), target);
+            }
+        }
         let every = self.cfg.resample_every_steps;
         let resampled = match every > 0 && (self.step + 1).is_multiple_of(every) {
             true => self.resample_dead(batch, x)?,
@@ -415,6 +435,7 @@ impl Trainer {
             self.input_scale = (d as f64 / mean_sq).sqrt() as f32;
         }
         let s = self.input_scale;
+        let x: Vec<f32> = batch.iter().map(|v| v * s).collect();
         match self.cfg.b_dec_init {
             BDecInit::Zeros => {}
             BDecInit::Mean => {
@@ -423,12 +444,33 @@ impl Trainer {
                 mean.iter_mut().for_each(|v| *v *= scale);
                 self.weights.b_dec = mean;
             }
-            BDecInit::GeometricMedian => {
-                let x: Vec<f32> = batch.iter().map(|v| v * s).collect();
-                self.weights.b_dec = geometric_median(&x, d, 100, 1e-5);
-            }
+            BDecInit::GeometricMedian => self.weights.b_dec = geometric_median(&x, d, 100, 1e-5),
+        }
+        if let Some(target) = self.cfg.target_l0 {
+            self.start_at_target(&x, rows, target);
         }
         Ok(())
+    }
+
+    /// Starts a penalised trainer at its target L0 rather than with half of all latents
+    /// firing: one cut τ over the first batch's pre-activations keeps `target` per token (as
+    /// BatchTopK's threshold does), and becomes JumpReLU's threshold or, for ReLU and Gated,
+    /// a bias of −τ on every latent. Every latent starts with about the same firing rate.
+    /// From a dense start the penalty needs hundreds of Adam steps to bring L0 down, since
+    /// biases and thresholds move by about the lr per step whatever the coefficient.
+    fn start_at_target(&mut self, x: &[f32], rows: usize, target: f64) {
+        let f_n = self.cfg.d_sae;
+        forward_pre(&self.weights, x, true, &mut self.pre);
+        let keep = ((target * rows as f64).round() as usize).clamp(1, rows * f_n);
+        let (_, cut) = select::batch_top_k(&self.pre, rows, f_n, keep);
+        let tau = cut.unwrap_or(0.0).max(0.0);
+        match self.cfg.architecture {
+            TrainArchitecture::JumpRelu => {
+                let t = tau.max(f32::MIN_POSITIVE);
+                self.extra[0].value.iter_mut().for_each(|v| *v = t);
+            }
+            _ => self.weights.b_enc.iter_mut().for_each(|b| *b -= tau),
+        }
     }
 
     /// The weights to evaluate and save: the parameters, or with schedule-free sign descent
