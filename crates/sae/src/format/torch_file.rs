@@ -293,14 +293,45 @@ fn read_entry(
     Ok(bytes)
 }
 
+/// Deepest nesting of pickled containers accepted (Python's own recursion limit): the values
+/// are cloned, compared and dropped recursively, and a deeper pickle would overflow the stack.
+const MAX_DEPTH: u32 = 1000;
+/// Most values a pickle may build (a torch state dict holds a few dozen), counting copies
+/// made from its memo: a few dozen nested copies of copies would otherwise need more memory
+/// than any machine has.
+const MAX_VALUES: u64 = 1 << 20;
+
+/// Nesting depth and number of values of one value on the pickle stack.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Shape {
+    depth: u32,
+    size: u64,
+}
+
+impl Shape {
+    const LEAF: Shape = Shape { depth: 1, size: 1 };
+
+    /// A container holding values of these shapes.
+    fn around(items: impl IntoIterator<Item = Shape>) -> Shape {
+        items.into_iter().fold(Shape::LEAF, |acc, s| Shape {
+            depth: acc.depth.max(s.depth.saturating_add(1)),
+            size: acc.size.saturating_add(s.size),
+        })
+    }
+}
+
 /// The pickle machine, for the opcodes of protocols 2–5 that `torch.save` emits.
 struct Unpickler<'a> {
     data: &'a [u8],
     pos: usize,
     stack: Vec<Value>,
+    /// The shape of each value of `stack`.
+    shapes: Vec<Shape>,
     /// Positions in `stack` where each open MARK began.
     marks: Vec<usize>,
-    memo: HashMap<u64, Value>,
+    memo: HashMap<u64, (Value, Shape)>,
+    /// Values built so far, copies included.
+    built: u64,
 }
 
 type PResult<T> = std::result::Result<T, String>;
@@ -311,8 +342,10 @@ impl<'a> Unpickler<'a> {
             data,
             pos: 0,
             stack: Vec::new(),
+            shapes: Vec::new(),
             marks: Vec::new(),
             memo: HashMap::new(),
+            built: 0,
         }
     }
 
@@ -364,34 +397,99 @@ impl<'a> Unpickler<'a> {
         String::from_utf8(b.to_vec()).map_err(|_| "a pickled string is not UTF-8".to_string())
     }
 
-    fn pop(&mut self) -> PResult<Value> {
+    /// Counts `shape.size` new values against `MAX_VALUES`, and the depth against `MAX_DEPTH`.
+    fn count(&mut self, shape: Shape) -> PResult<()> {
+        if shape.depth > MAX_DEPTH {
+            return Err(format!(
+                "pickle nests containers deeper than {MAX_DEPTH} levels"
+            ));
+        }
+        self.built = self.built.saturating_add(shape.size);
+        if self.built > MAX_VALUES {
+            return Err(format!("pickle builds more than {MAX_VALUES} values"));
+        }
+        Ok(())
+    }
+
+    /// Pushes a value built from scratch (its own node only is new).
+    fn push(&mut self, v: Value, shape: Shape) -> PResult<()> {
+        self.count(Shape {
+            depth: shape.depth,
+            size: 1,
+        })?;
+        self.stack.push(v);
+        self.shapes.push(shape);
+        Ok(())
+    }
+
+    fn leaf(&mut self, v: Value) -> PResult<()> {
+        self.push(v, Shape::LEAF)
+    }
+
+    /// Pushes a copy: every value in it is new.
+    fn push_copy(&mut self, v: Value, shape: Shape) -> PResult<()> {
+        self.count(shape)?;
+        self.stack.push(v);
+        self.shapes.push(shape);
+        Ok(())
+    }
+
+    fn pop_shaped(&mut self) -> PResult<(Value, Shape)> {
         if self.marks.last().is_some_and(|&m| m >= self.stack.len()) {
             return Err("pickle pops past a mark".into());
         }
-        self.stack
-            .pop()
-            .ok_or_else(|| "pickle pops an empty stack".to_string())
+        match (self.stack.pop(), self.shapes.pop()) {
+            (Some(v), Some(s)) => Ok((v, s)),
+            _ => Err("pickle pops an empty stack".to_string()),
+        }
     }
 
-    fn top(&mut self) -> PResult<&mut Value> {
-        self.stack
-            .last_mut()
-            .ok_or_else(|| "pickle reads an empty stack".to_string())
+    fn pop(&mut self) -> PResult<Value> {
+        Ok(self.pop_shaped()?.0)
     }
 
-    fn pop_mark(&mut self) -> PResult<Vec<Value>> {
+    /// The top value and its shape, to add items to.
+    fn top(&mut self) -> PResult<(&mut Value, &mut Shape)> {
+        match (self.stack.last_mut(), self.shapes.last_mut()) {
+            (Some(v), Some(s)) => Ok((v, s)),
+            _ => Err("pickle reads an empty stack".to_string()),
+        }
+    }
+
+    /// Adds to the top container's shape the items just put in it (counted when built).
+    fn grow_top(&mut self, items: &[Shape]) -> PResult<()> {
+        let (_, top) = self.top()?;
+        for item in items {
+            top.depth = top.depth.max(item.depth.saturating_add(1));
+            top.size = top.size.saturating_add(item.size);
+        }
+        let depth = top.depth;
+        self.count(Shape { depth, size: 0 })
+    }
+
+    fn pop_mark(&mut self) -> PResult<(Vec<Value>, Vec<Shape>)> {
         let m = self
             .marks
             .pop()
             .ok_or_else(|| "pickle closes a mark it never opened".to_string())?;
-        Ok(self.stack.split_off(m))
+        Ok((self.stack.split_off(m), self.shapes.split_off(m)))
     }
 
-    fn memo_get(&self, i: u64) -> PResult<Value> {
-        self.memo
+    fn memo_put(&mut self, i: u64) -> PResult<()> {
+        let (v, shape) = self.top()?;
+        let (v, shape) = (v.clone(), *shape);
+        self.count(shape)?;
+        self.memo.insert(i, (v, shape));
+        Ok(())
+    }
+
+    fn memo_get(&mut self, i: u64) -> PResult<()> {
+        let (v, shape) = self
+            .memo
             .get(&i)
             .cloned()
-            .ok_or_else(|| format!("pickle refers to memo entry {i}, never stored"))
+            .ok_or_else(|| format!("pickle refers to memo entry {i}, never stored"))?;
+        self.push_copy(v, shape)
     }
 
     fn run(mut self) -> PResult<Value> {
@@ -406,27 +504,27 @@ impl<'a> Unpickler<'a> {
                 }
                 b'.' => return self.pop(), // STOP
                 b'(' => self.marks.push(self.stack.len()),
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
+                b'N' => self.leaf(Value::None)?,
+                0x88 => self.leaf(Value::Bool(true))?,
+                0x89 => self.leaf(Value::Bool(false))?,
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.stack.push(Value::Int(v as i64));
+                    self.leaf(Value::Int(v as i64))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.leaf(Value::Int(v as i64))?;
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.stack.push(Value::Int(v as i64));
+                    self.leaf(Value::Int(v as i64))?;
                 }
                 0x8a => {
                     // LONG1: n bytes of little-endian two's complement
                     let n = self.u8()? as usize;
                     let b = self.take(n)?;
                     if n > 8 {
-                        self.stack.push(Value::Object);
+                        self.leaf(Value::Object)?;
                     } else {
                         let mut v: i64 = 0;
                         for (i, &byte) in b.iter().enumerate() {
@@ -435,7 +533,7 @@ impl<'a> Unpickler<'a> {
                         if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
                             v -= 1i64 << (8 * n);
                         }
-                        self.stack.push(Value::Int(v));
+                        self.leaf(Value::Int(v))?;
                     }
                 }
                 b'I' => {
@@ -446,47 +544,47 @@ impl<'a> Unpickler<'a> {
                         "01" => Value::Bool(true),
                         _ => Value::Int(s.trim().parse().map_err(|_| format!("bad INT {s:?}"))?),
                     };
-                    self.stack.push(v);
+                    self.leaf(v)?;
                 }
                 b'G' => {
                     let b = self.take(8)?;
                     let v = f64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                    self.stack.push(Value::Float(v));
+                    self.leaf(Value::Float(v))?;
                 }
                 b'X' => {
                     let n = self.u32()? as usize;
                     let s = self.text(n)?;
-                    self.stack.push(Value::Str(s));
+                    self.leaf(Value::Str(s))?;
                 }
                 0x8c => {
                     let n = self.u8()? as usize;
                     let s = self.text(n)?;
-                    self.stack.push(Value::Str(s));
+                    self.leaf(Value::Str(s))?;
                 }
                 0x8d => {
                     let n = usize::try_from(self.u64()?).map_err(|_| "string too long")?;
                     let s = self.text(n)?;
-                    self.stack.push(Value::Str(s));
+                    self.leaf(Value::Str(s))?;
                 }
                 b'C' => {
                     let n = self.u8()? as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
+                    self.leaf(Value::Bytes(b))?;
                 }
                 b'B' => {
                     let n = self.u32()? as usize;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
+                    self.leaf(Value::Bytes(b))?;
                 }
                 0x8e => {
                     let n = usize::try_from(self.u64()?).map_err(|_| "bytes too long")?;
                     let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
+                    self.leaf(Value::Bytes(b))?;
                 }
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
+                b')' => self.leaf(Value::Tuple(Vec::new()))?,
                 b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
+                    let (items, shapes) = self.pop_mark()?;
+                    self.push(Value::Tuple(items), Shape::around(shapes))?;
                 }
                 0x85..=0x87 => {
                     let n = (op - 0x84) as usize;
@@ -496,87 +594,93 @@ impl<'a> Unpickler<'a> {
                         return Err("pickle builds a tuple from too few values".into());
                     }
                     let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items));
+                    let shapes = self.shapes.split_off(self.shapes.len() - n);
+                    self.push(Value::Tuple(items), Shape::around(shapes))?;
                 }
-                b']' => self.stack.push(Value::List(Vec::new())),
+                b']' => self.leaf(Value::List(Vec::new()))?,
                 b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::List(items));
+                    let (items, shapes) = self.pop_mark()?;
+                    self.push(Value::List(items), Shape::around(shapes))?;
                 }
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
+                b'}' => self.leaf(Value::Dict(Vec::new()))?,
                 b'd' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Dict(pairs(items)?));
+                    let (items, shapes) = self.pop_mark()?;
+                    self.push(Value::Dict(pairs(items)?), Shape::around(shapes))?;
                 }
-                0x8f => self.stack.push(Value::Object), // EMPTY_SET
+                0x8f => self.leaf(Value::Object)?, // EMPTY_SET
                 0x90 => {
                     self.pop_mark()?; // ADDITEMS: the set stays opaque
                 }
                 0x91 => {
                     self.pop_mark()?; // FROZENSET
-                    self.stack.push(Value::Object);
+                    self.leaf(Value::Object)?;
                 }
                 b'a' => {
-                    let v = self.pop()?;
-                    if let Value::List(items) = self.top()? {
+                    let (v, shape) = self.pop_shaped()?;
+                    if let (Value::List(items), _) = self.top()? {
                         items.push(v);
                     }
+                    self.grow_top(&[shape])?;
                 }
                 b'e' => {
-                    let vs = self.pop_mark()?;
-                    if let Value::List(items) = self.top()? {
+                    let (vs, shapes) = self.pop_mark()?;
+                    if let (Value::List(items), _) = self.top()? {
                         items.extend(vs);
                     }
+                    self.grow_top(&shapes)?;
                 }
                 b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    if let Value::Dict(items) = self.top()? {
+                    let (v, vs) = self.pop_shaped()?;
+                    let (k, ks) = self.pop_shaped()?;
+                    if let (Value::Dict(items), _) = self.top()? {
                         items.push((k, v));
                     }
+                    self.grow_top(&[ks, vs])?;
                 }
                 b'u' => {
-                    let kvs = pairs(self.pop_mark()?)?;
-                    if let Value::Dict(items) = self.top()? {
+                    let (items, shapes) = self.pop_mark()?;
+                    let kvs = pairs(items)?;
+                    if let (Value::Dict(items), _) = self.top()? {
                         items.extend(kvs);
                     }
+                    self.grow_top(&shapes)?;
                 }
                 b'c' => {
                     let module = self.line()?;
                     let name = self.line()?;
-                    self.stack.push(Value::Global { module, name });
+                    self.leaf(Value::Global { module, name })?;
                 }
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
                     match (module, name) {
                         (Value::Str(module), Value::Str(name)) => {
-                            self.stack.push(Value::Global { module, name })
+                            self.leaf(Value::Global { module, name })?
                         }
                         _ => return Err("STACK_GLOBAL needs two strings".into()),
                     }
                 }
                 b'Q' => {
                     let pid = self.pop()?;
-                    self.stack.push(persistent_load(pid)?);
+                    self.leaf(persistent_load(pid)?)?;
                 }
                 b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
-                    self.stack.push(call(callable, args)?);
+                    let (args, a) = self.pop_shaped()?;
+                    let (callable, c) = self.pop_shaped()?;
+                    self.push(call(callable, args)?, Shape::around([a, c]))?;
                 }
                 0x81 => {
                     // NEWOBJ: cls.__new__(cls, *args)
                     self.pop()?;
                     self.pop()?;
-                    self.stack.push(Value::Object);
+                    self.leaf(Value::Object)?;
                 }
                 0x92 => {
                     // NEWOBJ_EX
                     self.pop()?;
                     self.pop()?;
                     self.pop()?;
-                    self.stack.push(Value::Object);
+                    self.leaf(Value::Object)?;
                 }
                 b'b' => {
                     // BUILD: object state (a state dict's `_metadata`, ...); not needed.
@@ -585,47 +689,41 @@ impl<'a> Unpickler<'a> {
                 }
                 b'q' => {
                     let i = self.u8()? as u64;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 b'r' => {
                     let i = self.u32()? as u64;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 0x94 => {
                     let i = self.memo.len() as u64;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 b'p' => {
                     let s = self.line()?;
                     let i = s.parse().map_err(|_| format!("bad PUT {s:?}"))?;
-                    let v = self.top()?.clone();
-                    self.memo.insert(i, v);
+                    self.memo_put(i)?;
                 }
                 b'h' => {
                     let i = self.u8()? as u64;
-                    let v = self.memo_get(i)?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'j' => {
                     let i = self.u32()? as u64;
-                    let v = self.memo_get(i)?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'g' => {
                     let s = self.line()?;
                     let i = s.parse().map_err(|_| format!("bad GET {s:?}"))?;
-                    let v = self.memo_get(i)?;
-                    self.stack.push(v);
+                    self.memo_get(i)?;
                 }
                 b'0' => {
                     self.pop()?;
                 }
                 b'2' => {
-                    let v = self.top()?.clone();
-                    self.stack.push(v);
+                    let (v, shape) = self.top()?;
+                    let (v, shape) = (v.clone(), *shape);
+                    self.push_copy(v, shape)?;
                 }
                 b'1' => {
                     self.pop_mark()?;
@@ -838,5 +936,54 @@ impl StateDict {
             });
         }
         Ok(self.file.read(&t)?.first().map(|&v| v as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unpickle(body: &[u8]) -> PResult<Value> {
+        let mut data = vec![0x80, 2];
+        data.extend_from_slice(body);
+        data.push(b'.');
+        Unpickler::new(&data).run()
+    }
+
+    /// `depth` tuples, each wrapping the one before, around an empty list.
+    fn nested(depth: usize) -> Vec<u8> {
+        let mut body = vec![b']'];
+        body.extend(std::iter::repeat_n(0x85u8, depth));
+        body
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_it_can_overflow_the_stack() {
+        let ok = unpickle(&nested(500)).unwrap();
+        assert!(matches!(ok, Value::Tuple(_)));
+        let err = unpickle(&nested(1_000_000)).unwrap_err();
+        assert!(err.contains("deeper than 1000"), "{err}");
+        // Nesting by appending into lists and dicts counts too.
+        let mut body = vec![b']'; 2000];
+        body.extend(std::iter::repeat_n(b'a', 1999));
+        let err = unpickle(&body).unwrap_err();
+        assert!(err.contains("deeper than 1000"), "{err}");
+    }
+
+    #[test]
+    fn copies_of_copies_from_the_memo_are_bounded() {
+        // Each round memoizes the top, fetches a copy and pairs the two: 2^n values.
+        let mut body = vec![b']'];
+        for i in 0..40u8 {
+            body.extend_from_slice(&[0x94, b'h', i, 0x86]);
+        }
+        let err = unpickle(&body).unwrap_err();
+        assert!(err.contains("more than"), "{err}");
+    }
+
+    #[test]
+    fn a_small_dict_reads() {
+        let v = unpickle(b"}(\x8c\x01kK\x07u").unwrap();
+        assert_eq!(v.get("k"), Some(&Value::Int(7)));
     }
 }
