@@ -1,5 +1,5 @@
-//! Training curves of a run: FVU, L0, dead fraction and learning rate against tokens, one
-//! line per dictionary.
+//! Training curves of a run: FVU, L0, dead fraction, learning rate and (for the penalised
+//! trainers) the sparsity coefficient against tokens, one line per dictionary.
 
 use super::lines::{self, LinePlot, Series};
 use super::Figure;
@@ -17,7 +17,7 @@ struct Curve {
     caption: &'static str,
 }
 
-const CURVES: [Curve; 4] = [
+const CURVES: [Curve; 5] = [
     Curve {
         kind: "training-fvu",
         title: "FVU during training",
@@ -55,12 +55,30 @@ const CURVES: [Curve; 4] = [
         pick: |l| l.lr,
         caption: "The schedule each trainer followed.",
     },
+    Curve {
+        kind: "training-sparsity-coefficient",
+        title: "Sparsity coefficient",
+        y_title: "coefficient",
+        y_format: TickFormat::Exponent,
+        y_from_zero: false,
+        // Log scale: a coefficient steered towards a target L0 can move by orders of
+        // magnitude. TopK's 0 has no logarithm and is left out.
+        pick: |l| {
+            Num(l
+                .sparsity_coefficient
+                .finite()
+                .filter(|c| *c > 0.0)
+                .map(f64::log10))
+        },
+        caption: "The L1 (or JumpReLU's L0) coefficient of the penalised trainers at each logged \
+            step: its warm-up, or its path when steered towards a target_l0.",
+    },
 ];
 
 pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
     CURVES
         .iter()
-        .map(|c| {
+        .filter_map(|c| {
             let series: Vec<Series> = metrics
                 .curves
                 .iter()
@@ -75,7 +93,12 @@ pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
                         .collect(),
                 })
                 .collect();
-            Figure {
+            // TopK and BatchTopK have no coefficient: a run of only those has no such plot.
+            let none = series.iter().all(|s| s.points.is_empty());
+            if none && c.kind == "training-sparsity-coefficient" {
+                return None;
+            }
+            Some(Figure {
                 title: c.title.to_string(),
                 svg: lines::draw(&LinePlot {
                     kind: c.kind,
@@ -86,7 +109,38 @@ pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
                     y_from_zero: c.y_from_zero,
                 }),
                 caption: c.caption.to_string(),
-            }
+            })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn metrics(lines: &str) -> RunMetrics {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        std::fs::write(&path, lines).unwrap();
+        RunMetrics::read(&path).unwrap()
+    }
+
+    #[test]
+    fn the_coefficient_is_plotted_only_for_penalised_trainers() {
+        let topk = "{\"name\":\"t\",\"step\":9,\"tokens\":40960,\"fvu\":0.5,\"l0\":32,\
+                    \"lr\":0.001,\"sparsity_coefficient\":0.0}\n";
+        let titles = |m: &RunMetrics| figures(m).into_iter().map(|f| f.title).collect::<Vec<_>>();
+        assert!(!titles(&metrics(topk)).contains(&"Sparsity coefficient".to_string()));
+        let relu = format!(
+            "{topk}{{\"name\":\"r\",\"step\":9,\"tokens\":40960,\"fvu\":0.5,\"l0\":64,\
+             \"lr\":0.001,\"sparsity_coefficient\":2.5}}\n"
+        );
+        let figs = figures(&metrics(&relu));
+        let coefficient = figs
+            .iter()
+            .find(|f| f.title == "Sparsity coefficient")
+            .expect("plotted");
+        assert!(coefficient.svg.contains("<svg"), "{}", coefficient.svg);
+        assert_eq!(figs.len(), 5);
+    }
 }
