@@ -35,17 +35,19 @@ pub struct Args {
     /// The run folder (created).
     #[arg(long)]
     out: PathBuf,
-    /// Continue the run in --out from its last checkpoint (other flags are ignored).
-    #[arg(long)]
+    /// Continue the run in --out from its last checkpoint, with the settings in its
+    /// config.json (no other flag is accepted beside it).
+    #[arg(long, conflicts_with_all = ["config", "sae"], conflicts_with_all = RUN_FLAGS)]
     resume: bool,
-    /// A TOML file with the run's settings (the flags' names, and [[sae]] tables).
-    #[arg(long, conflicts_with = "sae")]
+    /// A TOML file with the run's settings (the flags' names, and [[sae]] tables); no other
+    /// run flag is accepted beside it.
+    #[arg(long, conflicts_with = "sae", conflicts_with_all = RUN_FLAGS)]
     config: Option<PathBuf>,
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
     /// (kinds: topk, batchtopk, relu, april, jumprelu, gated; keys: name, width, k, l1, l0,
-    /// target_l0 (steer l1/l0 towards this L0), bandwidth, threshold, ghost_grads, lr, hook, dead_after_tokens, resample_every,
-    /// normalize, optimizer (adam, signum), b_dec (median, mean, zeros), momentum, aux,
-    /// encoder_scale, warmup, decay). Repeat for several.
+    /// target_l0 (steer l1/l0 towards this L0), bandwidth, threshold, ghost_grads, lr, hook,
+    /// dead_after_tokens, resample_every, normalize, optimizer (adam, signum), b_dec (median,
+    /// mean, zeros), momentum, aux, encoder_scale, warmup, decay). Repeat for several.
     #[arg(long)]
     sae: Vec<String>,
     #[arg(long)]
@@ -90,6 +92,28 @@ pub struct Args {
 }
 
 const CONFIG: &str = "config.json";
+
+/// The flags that set a run (beside `--sae`): given with `--config` or `--resume`, which
+/// take the run's settings from a file, they would be ignored, so they are refused.
+const RUN_FLAGS: [&str; 17] = [
+    "model",
+    "corpus",
+    "format",
+    "field",
+    "delimiter",
+    "cache",
+    "hook",
+    "tokens",
+    "ctx",
+    "batch",
+    "buffer_mib",
+    "seed",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "holdout_windows",
+    "pca",
+];
 
 pub fn run(args: Args) -> Result<()> {
     let out = args.out.clone();
@@ -159,19 +183,23 @@ pub fn run(args: Args) -> Result<()> {
     let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
 
     let mut batches = source.token_batches(&run)?;
+    let mut pca = run
+        .pca
+        .map(|_| saelab_sae::baseline::PcaFit::new(source.hooks[0].1));
     if done > 0 {
         let mut replay = Progress::new("replaying data to the checkpoint (steps)", done);
         for _ in 0..done {
-            batches
+            let batch = batches
                 .next()
                 .context("the data ended before the checkpoint")??;
+            // The PCA baseline is fitted on every training batch, the replayed ones too.
+            if let Some(fit) = pca.as_mut() {
+                fit.add(&batch.hooks[0]);
+            }
             replay.inc(1);
         }
         replay.finish();
     }
-    let mut pca = run
-        .pca
-        .map(|_| saelab_sae::baseline::PcaFit::new(source.hooks[0].1));
     let mut log = std::fs::OpenOptions::new()
         .append(true)
         .create(true)
@@ -229,7 +257,7 @@ pub fn run(args: Args) -> Result<()> {
             .with_context(|| format!("saving {}", spec.name))?;
     }
     let fitted = match (&pca, run.pca) {
-        (Some(fit), Some(k)) if done == 0 => Some(fit.fit(k)?),
+        (Some(fit), Some(k)) => Some(fit.fit(k)?),
         _ => None,
     };
     let holdout = match run.holdout_windows {

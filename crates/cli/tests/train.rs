@@ -51,6 +51,8 @@ fn train_args(cache: &Path, out: &Path) -> Vec<String> {
         "40",
         "--holdout-windows",
         "16",
+        "--pca",
+        "8",
         "--cache",
     ]
     .iter()
@@ -152,6 +154,14 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
             assert!(a == b, "{name}/{file} differs after the resume");
         }
     }
+    // PCA is fitted on the replayed batches too: the same baseline as uninterrupted.
+    let pca = |run: &Path| {
+        let s: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
+        s["holdout"]["pca"].clone()
+    };
+    assert!(pca(&whole)["fvu"].as_f64().is_some(), "{}", pca(&whole));
+    assert_eq!(pca(&whole), pca(&killed));
     // The resumed log holds each step once, as the uninterrupted one does (the killed run
     // had logged past its checkpoint); only the speed differs.
     assert_eq!(metrics(&whole), metrics(&killed));
@@ -202,6 +212,23 @@ fn bad_configs_are_errors_naming_the_field() {
         err.contains("run.toml") && err.contains("batchsize"),
         "{err}"
     );
+    // A run flag beside --config or --resume would be ignored: it is refused, naming both.
+    let toml_path = toml.to_str().unwrap();
+    for (args, flag) in [
+        (vec!["--config", toml_path, "--batch", "128"], "--batch"),
+        (vec!["--config", toml_path, "--corpus", "wiki"], "--corpus"),
+        (vec!["--resume", "--tokens", "5"], "--tokens"),
+        (vec!["--resume", "--sae", "topk:k=1,width=2"], "--sae"),
+    ] {
+        let mut all = vec!["train", "--out", &out];
+        all.extend(args);
+        let err = train_fails(&all);
+        assert!(
+            err.contains("cannot be used with") && err.contains(flag),
+            "{err}"
+        );
+    }
+    assert!(!Path::new(&out).exists(), "a refused run leaves no folder");
 
     let err = train_fails(&[
         "train",
