@@ -146,6 +146,14 @@ pub fn run(args: Args) -> Result<()> {
     };
 
     let source = Source::open(&run)?;
+    // Checked before training, not when the baseline is fitted at the end of the run.
+    if let Some(k) = run.pca.filter(|&k| k > source.hooks[0].1) {
+        bail!(
+            "`pca` = {k} is more components than {} has dimensions ({})",
+            source.hooks[0].0,
+            source.hooks[0].1
+        );
+    }
     let total_steps = source.total_steps(run.batch)?;
     // Derived afresh on resume too, so that an edited config.json is caught against the
     // checkpoint's config.

@@ -156,6 +156,9 @@ impl RunConfig {
         if self.sae.is_empty() {
             bail!("give at least one dictionary (--sae topk:k=32,width=16384)");
         }
+        if self.pca == Some(0) {
+            bail!("`pca` = 0: the PCA baseline needs at least one component");
+        }
         for (field, value) in [
             ("ctx", self.ctx as u64),
             ("batch", self.batch as u64),

@@ -283,6 +283,26 @@ fn bad_configs_are_errors_naming_the_field() {
     );
     let err = train_fails(&["train", "--out", &out, "--sae", "topk:k=8,width=64"]);
     assert!(err.contains("--tokens"), "{err}");
+    // An impossible PCA baseline is refused before any training, not after it.
+    for (pca, words) in [("0", "`pca` = 0"), ("100000", "`pca` = 100000")] {
+        let err = train_fails(&[
+            "train",
+            "--out",
+            &out,
+            "--tokens",
+            "1000",
+            "--model",
+            &tiny_llama(),
+            "--hook",
+            "blocks.1.hook_resid_post",
+            "--sae",
+            "topk:k=8,width=64",
+            "--pca",
+            pca,
+        ]);
+        assert!(err.contains(words), "{err}");
+        assert!(!Path::new(&out).join("metrics.jsonl").exists(), "{err}");
+    }
 }
 
 #[test]
