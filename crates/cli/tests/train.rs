@@ -230,33 +230,19 @@ fn bad_configs_are_errors_naming_the_field() {
     }
     assert!(!Path::new(&out).exists(), "a refused run leaves no folder");
 
-    let err = train_fails(&[
-        "train",
-        "--out",
-        &out,
-        "--tokens",
-        "1000",
-        "--model",
-        &tiny_llama(),
-        "--hook",
-        "blocks.1.hook_resid_post",
-        "--sae",
-        "topk:k=80,width=64",
-    ]);
+    // `train` live on the tiny model with these extra flags; its error.
+    let model = tiny_llama();
+    let live = |extra: &[&str]| {
+        let mut args = vec![
+            "train", "--out", &out, "--tokens", "1000", "--model", &model,
+        ];
+        args.extend(["--hook", "blocks.1.hook_resid_post"]);
+        args.extend(extra);
+        train_fails(&args)
+    };
+    let err = live(&["--sae", "topk:k=80,width=64"]);
     assert!(err.contains("`k`") && err.contains("64"), "{err}");
-    let err = train_fails(&[
-        "train",
-        "--out",
-        &out,
-        "--tokens",
-        "1000",
-        "--model",
-        &tiny_llama(),
-        "--hook",
-        "blocks.1.hook_resid_post",
-        "--sae",
-        "topk:k=8,width=64,lr=-1",
-    ]);
+    let err = live(&["--sae", "topk:k=8,width=64,lr=-1"]);
     assert!(err.contains("`lr`"), "{err}");
     let err = train_fails(&[
         "train",
@@ -285,21 +271,7 @@ fn bad_configs_are_errors_naming_the_field() {
     assert!(err.contains("--tokens"), "{err}");
     // An impossible PCA baseline is refused before any training, not after it.
     for (pca, words) in [("0", "`pca` = 0"), ("100000", "`pca` = 100000")] {
-        let err = train_fails(&[
-            "train",
-            "--out",
-            &out,
-            "--tokens",
-            "1000",
-            "--model",
-            &tiny_llama(),
-            "--hook",
-            "blocks.1.hook_resid_post",
-            "--sae",
-            "topk:k=8,width=64",
-            "--pca",
-            pca,
-        ]);
+        let err = live(&["--sae", "topk:k=8,width=64", "--pca", pca]);
         assert!(err.contains(words), "{err}");
         assert!(!Path::new(&out).join("metrics.jsonl").exists(), "{err}");
     }
