@@ -44,7 +44,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "sae", conflicts_with_all = RUN_FLAGS)]
     config: Option<PathBuf>,
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
-    /// (kinds: topk, batchtopk, relu, april, jumprelu, gated; keys: name, width, k, l1, l0,
+    /// (kinds: topk, batchtopk, matryoshka, relu, april, jumprelu, gated; keys: name, width,
+    /// k, widths (matryoshka prefixes, e.g. 512/2048), l1, l0,
     /// target_l0 (steer l1/l0 towards this L0), bandwidth, threshold, ghost_grads, lr, hook,
     /// dead_after_tokens, resample_every, normalize, optimizer (adam, signum), b_dec (median,
     /// mean, zeros), momentum, aux, encoder_scale, warmup, decay). Repeat for several.
@@ -415,6 +416,9 @@ fn train_config(
         "batchtopk" => TrainArchitecture::BatchTopK {
             k: entry.k.context("`k` is required for batchtopk")?,
         },
+        "matryoshka" => TrainArchitecture::MatryoshkaBatchTopK {
+            k: entry.k.context("`k` is required for matryoshka")?,
+        },
         "relu" => TrainArchitecture::ReluL1 {
             variant: L1Variant::Standard,
         },
@@ -459,6 +463,12 @@ fn train_config(
         cfg.l0_coefficient = l0;
     }
     cfg.target_l0 = entry.target_l0;
+    if let Some(widths) = &entry.widths {
+        cfg.matryoshka_widths = widths.clone();
+        if widths.last() != Some(&entry.width) {
+            cfg.matryoshka_widths.push(entry.width);
+        }
+    }
     if let Some(b) = entry.bandwidth {
         cfg.jumprelu_bandwidth = b;
     }

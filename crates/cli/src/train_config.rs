@@ -52,12 +52,17 @@ pub struct RunConfig {
 pub struct SaeEntry {
     #[serde(default)]
     pub name: Option<String>,
-    /// topk, batchtopk, relu (unit-norm decoder), april (L1 weighted by decoder norms),
-    /// jumprelu (L0 penalty, learned thresholds) or gated.
+    /// topk, batchtopk, matryoshka (BatchTopK with nested prefixes), relu (unit-norm
+    /// decoder), april (L1 weighted by decoder norms), jumprelu (L0 penalty, learned
+    /// thresholds) or gated.
     pub kind: String,
     pub width: usize,
     #[serde(default)]
     pub k: Option<usize>,
+    /// Matryoshka's nested prefix widths (`widths=1024/4096` in `--sae`); the whole width is
+    /// added as the last one when missing. Default: prefixes of 1/32, 3/32, 7/32 and 15/32.
+    #[serde(default)]
+    pub widths: Option<Vec<usize>>,
     /// L1 coefficient (relu, april, gated).
     #[serde(default)]
     pub l1: Option<f32>,
@@ -99,7 +104,7 @@ pub struct SaeEntry {
     /// Schedule-free sign descent's β (default 0.95).
     #[serde(default)]
     pub momentum: Option<f32>,
-    /// AuxK's coefficient (topk, batchtopk; default 1/32).
+    /// AuxK's coefficient (topk, batchtopk, matryoshka; default 1/32).
     #[serde(default)]
     pub aux: Option<f32>,
     /// The encoder starts as the decoder's transpose times this.
@@ -195,8 +200,16 @@ impl RunConfig {
 }
 
 /// The dictionary kinds `--sae` and `[[sae]]` accept.
-pub const KINDS: [&str; 6] = ["topk", "batchtopk", "relu", "april", "jumprelu", "gated"];
-const KEYS: &str = "name, width, k, l1, l0, target_l0, bandwidth, threshold, ghost_grads, lr, hook, \
+pub const KINDS: [&str; 7] = [
+    "topk",
+    "batchtopk",
+    "matryoshka",
+    "relu",
+    "april",
+    "jumprelu",
+    "gated",
+];
+const KEYS: &str = "name, width, k, widths, l1, l0, target_l0, bandwidth, threshold, ghost_grads, lr, hook, \
                     dead_after_tokens, resample_every, normalize, optimizer, b_dec, momentum, aux, encoder_scale, warmup, decay";
 
 /// A dictionary's name becomes a folder under the run's `final/` and `checkpoints/`: it
@@ -218,6 +231,7 @@ impl SaeEntry {
             kind: kind.trim().to_string(),
             width: 0,
             k: None,
+            widths: None,
             l1: None,
             l0: None,
             target_l0: None,
@@ -249,6 +263,14 @@ impl SaeEntry {
                 }
                 "width" => entry.width = value.parse().map_err(|e| bad(&e))?,
                 "k" => entry.k = Some(value.parse().map_err(|e| bad(&e))?),
+                "widths" => {
+                    entry.widths = Some(
+                        value
+                            .split('/')
+                            .map(|w| w.trim().parse().map_err(|e| bad(&e)))
+                            .collect::<Result<_>>()?,
+                    )
+                }
                 "l1" => entry.l1 = Some(value.parse().map_err(|e| bad(&e))?),
                 "l0" => entry.l0 = Some(value.parse().map_err(|e| bad(&e))?),
                 "target_l0" => entry.target_l0 = Some(value.parse().map_err(|e| bad(&e))?),
@@ -299,11 +321,26 @@ impl SaeEntry {
             );
         }
         match (self.kind.as_str(), self.k) {
-            ("topk" | "batchtopk", None) => bail!("`k` is required for {}", self.kind),
+            ("topk" | "batchtopk" | "matryoshka", None) => {
+                bail!("`k` is required for {}", self.kind)
+            }
             (_, Some(k)) if k == 0 || k > self.width => {
                 bail!("`k` = {k} must be in 1..={} (the width)", self.width)
             }
             _ => {}
+        }
+        if let Some(widths) = &self.widths {
+            if widths.is_empty()
+                || widths[0] == 0
+                || widths.windows(2).any(|w| w[0] >= w[1])
+                || widths[widths.len() - 1] > self.width
+            {
+                bail!(
+                    "`widths` = {widths:?} must be strictly increasing prefix widths in 1..={} \
+                     (the width)",
+                    self.width
+                );
+            }
         }
         self.optimizer()?;
         self.b_dec_init()?;
@@ -331,7 +368,12 @@ impl SaeEntry {
         // Keys that the kind would silently ignore are mistakes.
         let kind = self.kind.as_str();
         let only = [
-            ("k", self.k.is_some(), &["topk", "batchtopk"][..]),
+            (
+                "k",
+                self.k.is_some(),
+                &["topk", "batchtopk", "matryoshka"][..],
+            ),
+            ("widths", self.widths.is_some(), &["matryoshka"][..]),
             ("l1", self.l1.is_some(), &["relu", "april", "gated"][..]),
             ("l0", self.l0.is_some(), &["jumprelu"][..]),
             (
@@ -346,7 +388,11 @@ impl SaeEntry {
                 self.ghost_grads.is_some(),
                 &["relu", "april"][..],
             ),
-            ("aux", self.aux.is_some(), &["topk", "batchtopk"][..]),
+            (
+                "aux",
+                self.aux.is_some(),
+                &["topk", "batchtopk", "matryoshka"][..],
+            ),
         ];
         if self.momentum.is_some() && self.optimizer()? != Some(Optimizer::Signum) {
             bail!("`momentum` applies to `optimizer=signum` only");
@@ -455,7 +501,22 @@ mod optimiser_keys {
             .unwrap()
             .check()
             .unwrap();
+        let m = SaeEntry::parse("matryoshka:k=4,width=64,widths=8/ 24").unwrap();
+        m.check().unwrap();
+        assert_eq!(m.widths, Some(vec![8, 24]));
         for (spec, key) in [
+            ("matryoshka:k=4,width=64,widths=8/x", "`widths`"),
+            ("matryoshka:k=4,width=64,widths=", "`widths`"),
+        ] {
+            let msg = format!("{:#}", SaeEntry::parse(spec).unwrap_err());
+            assert!(msg.contains(key), "{spec}: {msg}");
+        }
+        for (spec, key) in [
+            ("matryoshka:width=64", "`k`"),
+            ("matryoshka:k=4,width=64,widths=24/8", "`widths`"),
+            ("matryoshka:k=4,width=64,widths=0/8", "`widths`"),
+            ("matryoshka:k=4,width=64,widths=8/65", "`widths`"),
+            ("batchtopk:k=4,width=64,widths=8", "`widths`"),
             ("topk:k=4,width=64,momentum=0.9", "`momentum`"),
             ("relu:width=64,aux=0.1", "`aux`"),
             ("topk:k=4,width=64,target_l0=4", "`target_l0`"),

@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let archs: Vec<(&str, TrainArchitecture)> = [
         ("topk", TrainArchitecture::TopK { k }),
         ("batchtopk", TrainArchitecture::BatchTopK { k }),
+        ("matryoshka", TrainArchitecture::MatryoshkaBatchTopK { k }),
         (
             "relu",
             TrainArchitecture::ReluL1 {

@@ -72,6 +72,9 @@ impl Activation {
 /// `sae_lens_version` (or one below 6) for a v5 file and converts it, so it must be there.
 pub const SAELENS_FORMAT_VERSION: &str = "6.18.0";
 
+/// The metadata key holding a Matryoshka dictionary's nested prefix widths.
+pub const MATRYOSHKA_WIDTHS_KEY: &str = "matryoshka_widths";
+
 /// Where the dictionary's training activations came from (SAELens's `metadata`). Keys this
 /// struct does not name are kept in `extra` and written back unchanged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,7 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
     let configs = [
         config(TrainArchitecture::TopK { k: 6 }),
         config(TrainArchitecture::BatchTopK { k: 6 }),
+        config(TrainArchitecture::MatryoshkaBatchTopK { k: 6 }),
         config(TrainArchitecture::ReluL1 {
             variant: L1Variant::Standard,
         }),
@@ -147,6 +148,17 @@ fn a_checkpoint_of_another_config_is_refused_naming_the_field() {
         .unwrap()
         .to_string();
     assert!(err.contains("`lr`") && err.contains("another run"), "{err}");
+    let matryoshka = config(TrainArchitecture::MatryoshkaBatchTopK { k: 6 });
+    let mut t = Trainer::new(matryoshka.clone()).unwrap();
+    t.step(&batches()[0]).unwrap();
+    t.save_checkpoint(dir.path()).unwrap();
+    let mut other = matryoshka;
+    other.matryoshka_widths = vec![30, 300];
+    let err = Trainer::load_checkpoint(other, dir.path())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("`matryoshka_widths`"), "{err}");
     let err = Trainer::load_checkpoint(
         config(TrainArchitecture::TopK { k: 6 }),
         &dir.path().join("nope"),

@@ -152,3 +152,31 @@ fn a_target_l0_is_refused_where_it_cannot_apply() {
     cfg.target_l0 = Some(8.0);
     Trainer::new(cfg).expect("a target within the width is accepted");
 }
+
+#[test]
+fn matryoshka_widths_are_nested_prefixes_of_the_dictionary() {
+    let matryoshka = TrainArchitecture::MatryoshkaBatchTopK { k: 4 };
+    let cfg = TrainConfig::new(matryoshka, 16, 64, 100);
+    assert_eq!(cfg.matryoshka_widths, [2, 6, 14, 30, 64]);
+    assert_eq!(
+        TrainConfig::new(matryoshka, 16, 10, 100).matryoshka_widths,
+        [2, 4, 10],
+        "groups too small to hold a latent are dropped"
+    );
+    Trainer::new(cfg.clone()).expect("the default widths are valid");
+    for widths in [
+        vec![],
+        vec![8, 32],
+        vec![0, 64],
+        vec![8, 8, 64],
+        vec![32, 8, 64],
+    ] {
+        let mut bad = cfg.clone();
+        bad.matryoshka_widths = widths.clone();
+        let msg = error_of(bad);
+        assert!(msg.contains("`matryoshka_widths`"), "{widths:?}: {msg}");
+    }
+    let mut topk = TrainConfig::new(TrainArchitecture::TopK { k: 4 }, 16, 64, 100);
+    topk.matryoshka_widths = vec![8, 64];
+    assert!(error_of(topk).contains("`matryoshka_widths`"));
+}

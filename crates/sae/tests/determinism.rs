@@ -33,6 +33,7 @@ fn same_seed_gives_bit_identical_weights() {
     for arch in [
         TrainArchitecture::TopK { k: 6 },
         TrainArchitecture::BatchTopK { k: 6 },
+        TrainArchitecture::MatryoshkaBatchTopK { k: 6 },
         TrainArchitecture::ReluL1 {
             variant: L1Variant::Standard,
         },

@@ -6,6 +6,7 @@ use candle_core::{Device, Tensor, Var};
 use saelab_sae::features::SparseFeatures;
 use saelab_sae::kernels::select;
 use saelab_sae::rng::SplitMix64;
+use saelab_sae::train::matryoshka::add_inner_levels;
 use saelab_sae::train::objective::{
     forward_pre, loss_and_grads, AuxTerm, L1Term, Objective, Path, Scratch,
 };
@@ -70,6 +71,8 @@ struct Case<'a> {
     aux: Option<(&'a SparseFeatures, f32)>,
     l1: Option<L1Term>,
     path: Path,
+    /// Matryoshka's prefix widths: the inner levels' losses are added.
+    matryoshka: Option<&'a [usize]>,
 }
 
 fn check(case: Case) {
@@ -80,6 +83,7 @@ fn check(case: Case) {
         aux,
         l1,
         path,
+        matryoshka,
     } = case;
     // Ours.
     let mut pre = Vec::new();
@@ -94,7 +98,10 @@ fn check(case: Case) {
         apply_b_dec_to_input: true,
     };
     let mut grads = SaeWeights::zeros(D, F);
-    let (parts, _) = loss_and_grads(w, x, &xc, &obj, path, &mut Scratch::default(), &mut grads);
+    let (mut parts, _) = loss_and_grads(w, x, &xc, &obj, path, &mut Scratch::default(), &mut grads);
+    if let Some(widths) = matryoshka {
+        parts.recon += add_inner_levels(w, x, &xc, features, widths, &mut grads);
+    }
 
     // Reference.
     let w_enc = Var::from_tensor(&t(&w.w_enc(), &[D, F])).expect("var");
@@ -111,7 +118,15 @@ fn check(case: Case) {
         let xhat = f
             .matmul(w_dec.as_tensor())?
             .broadcast_add(b_dec.as_tensor())?;
-        let recon = ((&xhat - &xt)?.sqr()?.sum_all()? / B as f64)?;
+        let mut recon = ((&xhat - &xt)?.sqr()?.sum_all()? / B as f64)?;
+        // Inner Matryoshka levels: the same features cut to their first `width` latents.
+        for &width in matryoshka.unwrap_or(&[]).iter().rev().skip(1) {
+            let inner = f
+                .narrow(1, 0, width)?
+                .matmul(&w_dec.as_tensor().narrow(0, 0, width)?)?
+                .broadcast_add(b_dec.as_tensor())?;
+            recon = (recon + ((inner - &xt)?.sqr()?.sum_all()? / B as f64)?)?;
+        }
         let mut total = recon.clone();
         let mut aux_v = 0.0;
         if let Some((af, c)) = aux {
@@ -185,6 +200,7 @@ fn topk_gradients_match_autograd() {
         aux: None,
         l1: None,
         path: Path::Sparse,
+        matryoshka: None,
     });
 }
 
@@ -204,6 +220,7 @@ fn topk_with_auxk_gradients_match_autograd() {
         aux: Some((&aux, 0.7)),
         l1: None,
         path: Path::Sparse,
+        matryoshka: None,
     });
 }
 
@@ -223,6 +240,37 @@ fn batchtopk_gradients_match_autograd() {
         aux: Some((&aux, 1.0 / 32.0)),
         l1: None,
         path: Path::Sparse,
+        matryoshka: None,
+    });
+}
+
+#[test]
+fn matryoshka_gradients_match_autograd() {
+    let (w, x) = random_setup(7);
+    let pre = pre_of(&w, &x);
+    let (features, _) = select::batch_top_k(&pre, B, F, 6 * B);
+    let dead: Vec<u32> = (2..F as u32).step_by(5).collect();
+    let aux = select::top_k_rows(&pre, B, F, 3, Some(&dead));
+    // Every group holds kept entries, so every level's gradient is exercised.
+    let widths = [3, 9, 22, F];
+    let mut lo = 0;
+    for &hi in &widths {
+        let n = features
+            .idx
+            .iter()
+            .filter(|&&j| (lo..hi).contains(&(j as usize)))
+            .count();
+        assert!(n > 0, "group {lo}..{hi} holds no kept entry");
+        lo = hi;
+    }
+    check(Case {
+        w: &w,
+        x: &x,
+        features: &features,
+        aux: Some((&aux, 1.0 / 32.0)),
+        l1: None,
+        path: Path::Sparse,
+        matryoshka: Some(&widths),
     });
 }
 
@@ -243,6 +291,7 @@ fn relu_l1_standard_gradients_match_autograd_on_both_paths() {
             aux: None,
             l1,
             path,
+            matryoshka: None,
         });
     }
 }
@@ -264,6 +313,7 @@ fn relu_l1_april_gradients_match_autograd_on_both_paths() {
             aux: None,
             l1,
             path,
+            matryoshka: None,
         });
     }
 }

@@ -13,7 +13,7 @@
 //! | `JumpReluAutoEncoder` | `relu(pre·1[pre > θ])`, `pre = x W_enc + b_enc` | JumpReLU (θ per latent), `b_dec` not applied to the input |
 //! | `AutoEncoderTopK` | top k of `relu(W_e(x − b_dec) + b_e)`, `W_d f + b_dec` | TopK, `k` from the `k` buffer or `trainer.k` |
 //! | `BatchTopKSAE` | `relu(pre)·1[relu(pre) > θ]`, one global θ | JumpReLU with θ on every latent |
-//! | `MatryoshkaBatchTopKSAE` | as BatchTopK, with `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]` | JumpReLU |
+//! | `MatryoshkaBatchTopKSAE` | as BatchTopK, with `W_enc [d_in, d_sae]`, `W_dec [d_sae, d_in]` | JumpReLU; `group_sizes` become `metadata.matryoshka_widths` |
 //! | `GatedAutoEncoder` | `1[W(x − b_d) + b_gate > 0]·relu(e^{r_mag}·W(x − b_d) + b_mag)`, `W_d f + b_d` | Gated, `b_enc = gate_bias` |
 //!
 //! saelab's JumpReLU keeps `pre > max(θ, 0)`, which equals both peer forms for any sign of θ
@@ -27,7 +27,7 @@ use std::path::Path;
 
 use super::json_cfg::{read_json, JsonCfg};
 use super::torch_file::StateDict;
-use crate::dictionary::{Activation, Metadata, Sae};
+use crate::dictionary::{Activation, Metadata, Sae, MATRYOSHKA_WIDTHS_KEY};
 use crate::error::{Result, SaeError};
 use crate::weights::{transpose, SaeWeights};
 
@@ -49,6 +49,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
     let mut state = StateDict::open(&dir.join(WEIGHTS_FILE))?;
     let mut w = SaeWeights::unfilled(d_in, d_sae);
     let mut apply_b_dec_to_input = true;
+    let mut matryoshka = None;
     // `nn.Linear` encoder/decoder pair, as AutoEncoder, AutoEncoderNew, the TopK classes and
     // GatedAutoEncoder (whose encoder bias is `gate_bias`).
     let linear = |state: &mut StateDict, w: &mut SaeWeights, bias: &str| -> Result<()> {
@@ -104,6 +105,9 @@ pub fn load(dir: &Path) -> Result<Sae> {
             } else {
                 raw(&mut state, &mut w)?;
             }
+            if dict_class == "MatryoshkaBatchTopKSAE" {
+                matryoshka = Some(matryoshka_widths(&mut state, d_sae)?);
+            }
             let threshold = global_threshold(&mut state)?;
             Activation::JumpRelu {
                 threshold: vec![threshold; d_sae],
@@ -130,11 +134,16 @@ pub fn load(dir: &Path) -> Result<Sae> {
     } else {
         None
     };
-    let metadata = Metadata {
+    let mut metadata = Metadata {
         model_name: trainer.optional_string("lm_name")?.map(str::to_string),
         context_size,
         ..Metadata::default()
     };
+    if let Some(widths) = matryoshka {
+        metadata
+            .extra
+            .insert(MATRYOSHKA_WIDTHS_KEY.into(), serde_json::json!(widths));
+    }
     let sae = Sae {
         weights: w,
         activation,
@@ -186,6 +195,36 @@ fn topk_k(state: &mut StateDict, trainer: &JsonCfg, d_sae: usize) -> Result<usiz
         return Err(trainer.error("k", format!("= {k} is larger than dict_size ({d_sae})")));
     }
     Ok(k)
+}
+
+/// The prefix widths of a Matryoshka dictionary from its `group_sizes` buffer: positive
+/// sizes summing to `dict_size`.
+fn matryoshka_widths(state: &mut StateDict, d_sae: usize) -> Result<Vec<usize>> {
+    let path = state.file.path().to_path_buf();
+    let bad = |message: String| SaeError::Checkpoint {
+        path: path.clone(),
+        message,
+    };
+    let sizes = state.read_int_vec("group_sizes")?.ok_or_else(|| {
+        bad("holds no `group_sizes` buffer: a Matryoshka dictionary needs it".into())
+    })?;
+    let mut widths = Vec::with_capacity(sizes.len());
+    let mut total = 0usize;
+    for &s in &sizes {
+        let s = usize::try_from(s).ok().filter(|&s| s > 0).ok_or_else(|| {
+            bad(format!(
+                "tensor `group_sizes` = {sizes:?} holds a size below 1"
+            ))
+        })?;
+        total = total.saturating_add(s);
+        widths.push(total);
+    }
+    if total != d_sae {
+        return Err(bad(format!(
+            "tensor `group_sizes` = {sizes:?} sums to {total}, not dict_size = {d_sae}"
+        )));
+    }
+    Ok(widths)
 }
 
 /// The single threshold of a BatchTopK dictionary (a 0-dim float buffer).

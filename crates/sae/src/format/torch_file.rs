@@ -921,6 +921,25 @@ impl StateDict {
         Ok(self.file.read(&t)?.into_iter().map(|v| v as f32).collect())
     }
 
+    /// A 1-dim integer tensor such as Matryoshka's `group_sizes`; `None` when absent.
+    pub fn read_int_vec(&mut self, name: &str) -> Result<Option<Vec<i64>>> {
+        let Some(t) = self.tensor(name).cloned() else {
+            return Ok(None);
+        };
+        if t.shape.len() != 1 || t.storage.dtype.is_float() {
+            return Err(SaeError::Checkpoint {
+                path: self.path(),
+                message: format!(
+                    "tensor `{name}` is {:?} of shape {:?}, expected a list of integers",
+                    t.storage.dtype, t.shape
+                ),
+            });
+        }
+        Ok(Some(
+            self.file.read(&t)?.iter().map(|&v| v as i64).collect(),
+        ))
+    }
+
     /// A 0-dim (or one-element) integer tensor such as TopK's `k`; `None` when absent.
     pub fn read_int_scalar(&mut self, name: &str) -> Result<Option<i64>> {
         let Some(t) = self.tensor(name).cloned() else {

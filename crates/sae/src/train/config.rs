@@ -20,6 +20,9 @@ pub enum TrainArchitecture {
     TopK { k: usize },
     /// k·B largest over a batch of B tokens; runs as JumpReLU with a learned threshold.
     BatchTopK { k: usize },
+    /// BatchTopK whose nested prefixes (`matryoshka_widths`) each learn to reconstruct the
+    /// input on their own (Bussmann et al. 2025, Nabeshima 2024); runs as JumpReLU.
+    MatryoshkaBatchTopK { k: usize },
     /// ReLU with an L1 penalty.
     ReluL1 { variant: L1Variant },
     /// JumpReLU with an L0 penalty; each latent's threshold learns through a
@@ -113,6 +116,10 @@ pub struct TrainConfig {
     pub dead_after_tokens: u64,
     /// Weight of the newest batch in BatchTopK's running threshold.
     pub batchtopk_threshold_lr: f64,
+    /// Matryoshka's nested prefix widths, strictly increasing and ending at `d_sae`: the
+    /// loss adds the reconstruction error of the first `w` latents for every `w` here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matryoshka_widths: Vec<usize>,
     /// Scale inputs so that E‖x‖² = d_in (measured on the first batch).
     pub normalize_activations: bool,
     pub b_dec_init: BDecInit,
@@ -150,6 +157,22 @@ pub fn topk_default_lr(d_sae: usize, total_steps: u64) -> f32 {
     (width as f64 * short_run) as f32
 }
 
+/// Matryoshka's default prefixes: groups of 1/32, 1/16, 1/8 and 1/4 of the latents and the
+/// rest (the group fractions of dictionary_learning's Matryoshka example), so the prefixes
+/// hold 1/32, 3/32, 7/32, 15/32 and all of the latents. Fewer when the width is too small
+/// for a group to be non-empty.
+pub fn default_matryoshka_widths(d_sae: usize) -> Vec<usize> {
+    let mut widths: Vec<usize> = [1usize, 3, 7, 15]
+        .iter()
+        .map(|&n| n * d_sae / 32)
+        .filter(|&w| w > 0)
+        .collect();
+    widths.dedup();
+    widths.push(d_sae);
+    widths.dedup();
+    widths
+}
+
 fn default_signum_momentum() -> f32 {
     0.95
 }
@@ -181,7 +204,9 @@ impl TrainConfig {
         // first, and they start with warm-ups of the lr and of the penalty.
         let penalised = !matches!(
             architecture,
-            TrainArchitecture::TopK { .. } | TrainArchitecture::BatchTopK { .. }
+            TrainArchitecture::TopK { .. }
+                | TrainArchitecture::BatchTopK { .. }
+                | TrainArchitecture::MatryoshkaBatchTopK { .. }
         );
         let april = matches!(
             architecture,
@@ -193,7 +218,9 @@ impl TrainConfig {
         // latents on the few high-norm tokens and its threshold never recovers in a short run.
         let lr = match architecture {
             TrainArchitecture::TopK { .. } => topk_default_lr(d_sae, total_steps),
-            TrainArchitecture::BatchTopK { .. } => topk_default_lr(d_sae, LONG_RUN_STEPS),
+            TrainArchitecture::BatchTopK { .. } | TrainArchitecture::MatryoshkaBatchTopK { .. } => {
+                topk_default_lr(d_sae, LONG_RUN_STEPS)
+            }
             _ => 1e-3,
         };
         TrainConfig {
@@ -225,6 +252,10 @@ impl TrainConfig {
             aux_coefficient: 1.0 / 32.0,
             dead_after_tokens: 10_000_000,
             batchtopk_threshold_lr: 0.01,
+            matryoshka_widths: match architecture {
+                TrainArchitecture::MatryoshkaBatchTopK { .. } => default_matryoshka_widths(d_sae),
+                _ => Vec::new(),
+            },
             normalize_activations: true,
             b_dec_init: BDecInit::GeometricMedian,
             decoder_init_norm: if april { 0.1 } else { 1.0 },
@@ -257,7 +288,9 @@ impl TrainConfig {
 
     pub fn k(&self) -> Option<usize> {
         match self.architecture {
-            TrainArchitecture::TopK { k } | TrainArchitecture::BatchTopK { k } => Some(k),
+            TrainArchitecture::TopK { k }
+            | TrainArchitecture::BatchTopK { k }
+            | TrainArchitecture::MatryoshkaBatchTopK { k } => Some(k),
             _ => None,
         }
     }
@@ -308,6 +341,39 @@ impl TrainConfig {
             None if self.target_l0.is_some() => 1.0 / self.decoder_init_norm,
             None => 1.0,
         }
+    }
+
+    fn validate_matryoshka_widths(&self) -> Result<()> {
+        let widths = &self.matryoshka_widths;
+        let matryoshka = matches!(
+            self.architecture,
+            TrainArchitecture::MatryoshkaBatchTopK { .. }
+        );
+        if !matryoshka {
+            if !widths.is_empty() {
+                return Err(SaeError::config(
+                    "matryoshka_widths",
+                    "apply to Matryoshka BatchTopK dictionaries only",
+                ));
+            }
+            return Ok(());
+        }
+        if widths.last() != Some(&self.d_sae) {
+            return Err(SaeError::config(
+                "matryoshka_widths",
+                format!(
+                    "= {widths:?} must end at d_sae = {} (the whole dictionary)",
+                    self.d_sae
+                ),
+            ));
+        }
+        if widths[0] == 0 || widths.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(SaeError::config(
+                "matryoshka_widths",
+                format!("= {widths:?} must be positive and strictly increasing"),
+            ));
+        }
+        Ok(())
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -464,6 +530,7 @@ impl TrainConfig {
                 format!("= {} must be in (0, 1]", self.batchtopk_threshold_lr),
             ));
         }
+        self.validate_matryoshka_widths()?;
         if !(self.decoder_init_norm.is_finite() && self.decoder_init_norm > 0.0) {
             return Err(SaeError::config(
                 "decoder_init_norm",

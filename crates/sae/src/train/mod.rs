@@ -10,6 +10,7 @@ pub mod gated;
 pub mod geometric_median;
 pub mod ghost;
 pub mod jumprelu;
+pub mod matryoshka;
 pub mod objective;
 pub mod optimizer;
 pub mod resample;

@@ -45,6 +45,7 @@ pub struct Objective<'a> {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct LossParts {
+    /// Reconstruction (with Matryoshka, summed over its nested levels).
     pub recon: f64,
     /// AuxK, Gated's aux reconstruction, or ghost grads.
     pub aux: f64,

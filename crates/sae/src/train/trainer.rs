@@ -11,6 +11,7 @@ use super::gated::{self, GatedGrads, GatedParams};
 use super::geometric_median::geometric_median;
 use super::ghost::add_ghost_grads;
 use super::jumprelu::ThresholdTerm;
+use super::matryoshka::add_inner_levels;
 use super::objective::{
     forward_pre, loss_and_grads, normalize_rows, remove_parallel_component, AuxTerm, L1Term,
     LossParts, Objective, Path, Scratch,
@@ -19,7 +20,7 @@ use super::optimizer::{OptimStep, ParamState};
 use super::schedule::{lr_at, penalty_at};
 use super::signum::{AverageWeights, SignumStep};
 use super::target_l0::L0Controller;
-use crate::dictionary::{Activation, Sae};
+use crate::dictionary::{Activation, Sae, MATRYOSHKA_WIDTHS_KEY};
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::kernels::select;
@@ -303,7 +304,7 @@ impl Trainer {
         let rows = x.len() / d;
         let features = match self.cfg.architecture {
             TrainArchitecture::TopK { k } => select::top_k_rows(&self.pre, rows, f_n, k, None),
-            TrainArchitecture::BatchTopK { k } => {
+            TrainArchitecture::BatchTopK { k } | TrainArchitecture::MatryoshkaBatchTopK { k } => {
                 let (feats, min_kept) =
                     select::batch_top_k(&self.pre, rows, f_n, k.saturating_mul(rows));
                 if let Some(m) = min_kept {
@@ -359,6 +360,19 @@ impl Trainer {
             &mut self.scratch,
             &mut self.grads,
         );
+        if matches!(
+            self.cfg.architecture,
+            TrainArchitecture::MatryoshkaBatchTopK { .. }
+        ) {
+            parts.recon += add_inner_levels(
+                &self.weights,
+                x,
+                xc,
+                &features,
+                &self.cfg.matryoshka_widths,
+                &mut self.grads,
+            );
+        }
         let needs_error = self.cfg.architecture == TrainArchitecture::JumpRelu
             || (self.cfg.ghost_grads && !dead.is_empty());
         if needs_error {
@@ -499,9 +513,11 @@ impl Trainer {
     pub fn dictionary(&self) -> Sae {
         let activation = match self.cfg.architecture {
             TrainArchitecture::TopK { k } => Activation::TopK { k },
-            TrainArchitecture::BatchTopK { .. } => Activation::JumpRelu {
-                threshold: vec![self.threshold.unwrap_or(0.0) as f32; self.cfg.d_sae],
-            },
+            TrainArchitecture::BatchTopK { .. } | TrainArchitecture::MatryoshkaBatchTopK { .. } => {
+                Activation::JumpRelu {
+                    threshold: vec![self.threshold.unwrap_or(0.0) as f32; self.cfg.d_sae],
+                }
+            }
             TrainArchitecture::ReluL1 { .. } => Activation::Relu,
             TrainArchitecture::JumpRelu => Activation::JumpRelu {
                 // As in training: a negative threshold would let negative pre-activations
@@ -513,12 +529,20 @@ impl Trainer {
                 b_mag: self.evaluated_extra(1),
             },
         };
+        let mut metadata = self.cfg.metadata.clone();
+        if !self.cfg.matryoshka_widths.is_empty() {
+            // The nested prefixes, so that a reader can cut the dictionary at a level.
+            metadata.extra.insert(
+                MATRYOSHKA_WIDTHS_KEY.into(),
+                serde_json::json!(self.cfg.matryoshka_widths),
+            );
+        }
         Sae {
             weights: self.evaluated_weights(),
             activation,
             apply_b_dec_to_input: true,
             input_scale: self.input_scale,
-            metadata: self.cfg.metadata.clone(),
+            metadata,
             log_density: Some(self.firing.log_density()),
         }
     }
