@@ -73,9 +73,11 @@ pub fn run(args: Args) -> Result<()> {
     let dictionaries = load_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
         .into_iter()
         .map(|d| EvalDictionary {
+            // A transcoder is compared and spliced at its output hook.
+            input_hook: d.out_hook.map(|_| d.hook),
+            hook: d.out_hook.unwrap_or(d.hook),
             name: d.name,
             path: d.path,
-            hook: d.hook,
             sae: d.sae,
         })
         .collect::<Vec<_>>();

@@ -45,7 +45,8 @@ pub struct Args {
     config: Option<PathBuf>,
     /// A dictionary, e.g. `topk:k=32,width=16384` or `relu:l1=5,width=4096,lr=1e-3`
     /// (kinds: topk, batchtopk, matryoshka, relu, april, jumprelu, gated; keys: name, width,
-    /// k, widths (matryoshka prefixes, e.g. 512/2048), l1, l0,
+    /// k, widths (matryoshka prefixes, e.g. 512/2048), out_hook (a transcoder: predict this
+    /// hook from `hook`), skip (a transcoder's linear skip connection), l1, l0,
     /// target_l0 (steer l1/l0 towards this L0), bandwidth, threshold, ghost_grads, lr, hook,
     /// dead_after_tokens, resample_every, normalize, optimizer (adam, signum), b_dec (median,
     /// mean, zeros), momentum, aux, encoder_scale, warmup, decay). Repeat for several.
@@ -360,11 +361,27 @@ fn dictionary_specs(
         .map(|(i, entry)| {
             let hook = entry.hook.clone().unwrap_or_else(|| run.hooks[0].clone());
             let (index, d) = d_of(&hook)?;
+            let out_hook = match &entry.out_hook {
+                Some(out) => {
+                    let (out_index, d_out) = d_of(out)
+                        .with_context(|| format!("--sae {}: `out_hook`", entry.label(i)))?;
+                    if d_out != d {
+                        bail!(
+                            "--sae {}: `out_hook` {out} has {d_out} values per token, `hook` \
+                             {hook} {d}: a transcoder maps between hooks of one width",
+                            entry.label(i)
+                        );
+                    }
+                    Some(out_index)
+                }
+                None => None,
+            };
             let config = train_config(entry, d, total_steps, run, source, &hook)
                 .with_context(|| format!("--sae {}", entry.label(i)))?;
             Ok(DictionarySpec {
                 name: entry.label(i),
                 hook: index,
+                out_hook,
                 config,
             })
         })
@@ -484,9 +501,12 @@ fn train_config(
     if let Some(dead) = entry.dead_after_tokens {
         cfg.dead_after_tokens = dead;
     }
+    cfg.transcoder = entry.out_hook.is_some();
+    cfg.skip_connection = entry.skip.unwrap_or(false);
     cfg.metadata = Metadata {
         model_name: Some(source.model.clone()),
         hook_name: Some(hook.to_string()),
+        hook_name_out: entry.out_hook.clone(),
         context_size: Some(source.ctx as u64),
         prepend_bos: Some(true),
         dataset_path: Some(source.corpus.clone()),

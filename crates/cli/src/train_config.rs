@@ -87,6 +87,13 @@ pub struct SaeEntry {
     /// Default: the run's first hook.
     #[serde(default)]
     pub hook: Option<String>,
+    /// Train a transcoder that reads `hook` and predicts this hook (one of the run's hooks,
+    /// of the same width), e.g. `blocks.6.ln2.hook_normalized` → `blocks.6.hook_mlp_out`.
+    #[serde(default)]
+    pub out_hook: Option<String>,
+    /// A transcoder's linear skip connection (learned from zeros).
+    #[serde(default)]
+    pub skip: Option<bool>,
     #[serde(default)]
     pub dead_after_tokens: Option<u64>,
     /// Resample dead latents every this many steps (ReLU-L1 dictionaries; 0 or absent: never).
@@ -209,7 +216,7 @@ pub const KINDS: [&str; 7] = [
     "jumprelu",
     "gated",
 ];
-const KEYS: &str = "name, width, k, widths, l1, l0, target_l0, bandwidth, threshold, ghost_grads, lr, hook, \
+const KEYS: &str = "name, width, k, widths, out_hook, skip, l1, l0, target_l0, bandwidth, threshold, ghost_grads, lr, hook, \
                     dead_after_tokens, resample_every, normalize, optimizer, b_dec, momentum, aux, encoder_scale, warmup, decay";
 
 /// A dictionary's name becomes a folder under the run's `final/` and `checkpoints/`: it
@@ -240,6 +247,8 @@ impl SaeEntry {
             ghost_grads: None,
             lr: None,
             hook: None,
+            out_hook: None,
+            skip: None,
             dead_after_tokens: None,
             resample_every: None,
             normalize: None,
@@ -279,6 +288,8 @@ impl SaeEntry {
                 "ghost_grads" => entry.ghost_grads = Some(value.parse().map_err(|e| bad(&e))?),
                 "lr" => entry.lr = Some(value.parse().map_err(|e| bad(&e))?),
                 "hook" => entry.hook = Some(value.to_string()),
+                "out_hook" => entry.out_hook = Some(value.to_string()),
+                "skip" => entry.skip = Some(value.parse().map_err(|e| bad(&e))?),
                 "dead_after_tokens" => {
                     entry.dead_after_tokens = Some(value.parse().map_err(|e| bad(&e))?)
                 }
@@ -394,6 +405,25 @@ impl SaeEntry {
                 &["topk", "batchtopk", "matryoshka"][..],
             ),
         ];
+        if self.skip.is_some() && self.out_hook.is_none() {
+            bail!("`skip` applies to transcoders only (give `out_hook`)");
+        }
+        if self.out_hook.is_some() {
+            if kind == "gated" {
+                bail!("`out_hook`: gated transcoders are not supported (no peer stores them)");
+            }
+            for (key, given) in [
+                ("ghost_grads", self.ghost_grads.is_some()),
+                ("resample_every", self.resample_every.is_some()),
+            ] {
+                if given {
+                    bail!("`{key}` does not apply to transcoders");
+                }
+            }
+            if self.out_hook == self.hook {
+                bail!("`out_hook` is the hook the transcoder reads: give another one");
+            }
+        }
         if self.momentum.is_some() && self.optimizer()? != Some(Optimizer::Signum) {
             bail!("`momentum` applies to `optimizer=signum` only");
         }
@@ -447,6 +477,12 @@ impl SaeEntry {
             }
             if let Some(t) = self.target_l0 {
                 s.push_str(&format!("-target{t}"));
+            }
+            if self.out_hook.is_some() {
+                s.push_str(match self.skip {
+                    Some(true) => "-skip-transcoder",
+                    _ => "-transcoder",
+                });
             }
             s
         })

@@ -72,9 +72,9 @@ pub fn evaluate_holdout(
             spreads[h].add(x, widths[h]);
         }
         for ((spec, dict), acc) in set.specs().iter().zip(&dictionaries).zip(&mut recon) {
-            let x = &rows[spec.hook];
-            let out = dict.forward(x)?;
-            acc.sse += sq_dist(x, &out.reconstruction);
+            // A transcoder reads one hook and is measured against another.
+            let out = dict.forward(&rows[spec.hook])?;
+            acc.sse += sq_dist(&rows[spec.target_hook()], &out.reconstruction);
             acc.l0 += out.features.val.iter().filter(|v| **v != 0.0).count() as f64;
             for (&j, &v) in out.features.idx.iter().zip(&out.features.val) {
                 if v != 0.0 {
@@ -110,11 +110,12 @@ pub fn evaluate_holdout(
         "dead_window_tokens": tokens,
         "dictionaries": set.specs().iter().zip(&recon).map(|(spec, r)| {
             let dead = r.fired.iter().filter(|f| !**f).count();
-            let n = spreads[spec.hook].n.max(1) as f64;
+            let target = spec.target_hook();
+            let n = spreads[target].n.max(1) as f64;
             serde_json::json!({
                 "name": spec.name,
-                "fvu": r.sse / spreads[spec.hook].total_variance(),
-                "mse": r.sse / n / widths[spec.hook] as f64,
+                "fvu": r.sse / spreads[target].total_variance(),
+                "mse": r.sse / n / widths[target] as f64,
                 "l0": r.l0 / n,
                 "dead": dead,
                 "dead_fraction": dead as f64 / r.fired.len() as f64,

@@ -312,3 +312,97 @@ fn a_resume_with_an_edited_config_is_refused() {
         "{err}"
     );
 }
+
+/// A skip transcoder from the MLP's input to its output, trained live on the tiny model,
+/// then evaluated: `saelab eval` reads its input hook and splices it at its output hook.
+#[test]
+fn a_transcoder_trains_live_and_is_evaluated_at_its_output_hook() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let model = tiny_llama();
+    let o = saelab()
+        .args(["train", "--model", &model, "--corpus", "fortunes"])
+        .args(["--hook", "blocks.1.ln2.hook_normalized"])
+        .args(["--hook", "blocks.1.hook_mlp_out"])
+        .args([
+            "--tokens",
+            "8192",
+            "--batch",
+            "128",
+            "--buffer-mib",
+            "4",
+            "--ctx",
+            "64",
+        ])
+        .args([
+            "--sae",
+            "topk:k=4,width=128,out_hook=blocks.1.hook_mlp_out,skip=true,lr=3e-3",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dict = out.join("final/0-topk-128-k4-skip-transcoder");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dict.join("cfg.json")).unwrap()).unwrap();
+    assert_eq!(
+        cfg["transcode"], true,
+        "a TopK transcoder is saved as sparsify saves one"
+    );
+    assert_eq!(cfg["skip_connection"], true);
+    assert_eq!(cfg["metadata"]["hook_name_out"], "blocks.1.hook_mlp_out");
+    let metrics = metrics(&out);
+    let first = metrics.first().unwrap()["fvu"].as_f64().unwrap();
+    let last = metrics.last().unwrap()["fvu"].as_f64().unwrap();
+    assert!(last < first, "training fvu should fall: {first} → {last}");
+
+    let json = tmp.path().join("e.json");
+    let o = saelab()
+        .args([
+            "eval", "--model", &model, "--corpus", "fortunes", "--tokens", "512", "--ctx", "64",
+        ])
+        .arg("--sae")
+        .arg(&dict)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let e: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let d = &e["dictionaries"][0];
+    assert_eq!(d["hook"], "blocks.1.hook_mlp_out");
+    assert_eq!(d["input_hook"], "blocks.1.ln2.hook_normalized");
+    assert_eq!(d["architecture"], "topk_skip_transcoder");
+    let fvu = d["reconstruction"]["fvu"].as_f64().unwrap();
+    assert!(fvu.is_finite() && fvu < 1.0, "held-out fvu {fvu}");
+    assert!(d["downstream"]["ce_spliced"].as_f64().unwrap().is_finite());
+
+    // A transcoder's hooks are its own: --hook is refused, naming why.
+    let o = saelab()
+        .args([
+            "eval", "--model", &model, "--corpus", "fortunes", "--tokens", "64", "--ctx", "64",
+        ])
+        .args(["--hook", "blocks.1.hook_mlp_out", "--sae"])
+        .arg(&dict)
+        .arg("--json")
+        .arg(tmp.path().join("e2.json"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--hook does not apply"),
+        "{}",
+        stderr(&o)
+    );
+    let err = train_fails(&[
+        "train",
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+        "--tokens",
+        "1000",
+        "--sae",
+        "gated:width=64,out_hook=blocks.1.hook_mlp_out",
+    ]);
+    assert!(err.contains("`out_hook`") && err.contains("gated"), "{err}");
+}

@@ -25,7 +25,10 @@ use crate::sparsity::SparsitySums;
 pub struct EvalDictionary {
     pub name: String,
     pub path: String,
+    /// Where its output is compared and spliced.
     pub hook: HookPoint,
+    /// A transcoder's input hook (upstream of `hook`, so read from the clean forward).
+    pub input_hook: Option<HookPoint>,
     pub sae: Sae,
 }
 
@@ -112,6 +115,9 @@ pub fn evaluate(
                 reads = reads.read(resid_pre(layer));
             }
         }
+        for h in dictionaries.iter().filter_map(|d| d.input_hook) {
+            reads = reads.read(h);
+        }
         let out = model.forward(&batch, &mut reads)?;
         let logits = flat(out.logits.as_ref().expect("logits were asked for"))?;
         let distributions = CleanDistributions::new(
@@ -144,7 +150,13 @@ pub fn evaluate(
                 if d.hook != hook {
                     continue;
                 }
-                let forward = d.sae.forward(&x)?;
+                // A transcoder predicts this hook from its input hook's clean activation.
+                let forward = match d.input_hook {
+                    Some(h) => d
+                        .sae
+                        .forward(&flat(out.get(h).expect("input hook was read"))?)?,
+                    None => d.sae.forward(&x)?,
+                };
                 let x_hat = &forward.reconstruction;
                 sums.reconstruction
                     .add_batch(&x, x_hat, &positions.measured);
@@ -248,6 +260,7 @@ fn dictionary_results(
         name: d.name.clone(),
         path: d.path.clone(),
         hook: d.hook.to_string(),
+        input_hook: d.input_hook.map(|h| h.to_string()),
         architecture: d.sae.architecture().to_string(),
         d_in: d.sae.d_in(),
         d_sae: d.sae.d_sae(),
@@ -314,16 +327,35 @@ fn check_inputs(
                 format!("two dictionaries are named `{}`", d.name),
             ));
         }
-        let width = d.hook.width(&model.cfg);
-        if d.sae.d_in() != width {
+        for hook in std::iter::once(d.hook).chain(d.input_hook) {
+            let width = hook.width(&model.cfg);
+            if d.sae.d_in() != width {
+                return Err(EvalError::Dictionary {
+                    dictionary: d.path.clone(),
+                    message: format!(
+                        "its d_in is {} but hook `{hook}` of this model has width {width}",
+                        d.sae.d_in(),
+                    ),
+                });
+            }
+        }
+        if d.input_hook.is_some() != d.sae.transcoder.is_some() {
             return Err(EvalError::Dictionary {
                 dictionary: d.path.clone(),
-                message: format!(
-                    "its d_in is {} but hook `{}` of this model has width {width}",
-                    d.sae.d_in(),
-                    d.hook
-                ),
+                message: "a transcoder needs an input hook, and only a transcoder takes one".into(),
             });
+        }
+        if let Some(input) = d.input_hook {
+            if !input.precedes(d.hook) {
+                return Err(EvalError::Dictionary {
+                    dictionary: d.path.clone(),
+                    message: format!(
+                        "its input hook `{input}` is not before its output hook `{}` in the \
+                         forward pass: splicing the output would change the input",
+                        d.hook
+                    ),
+                });
+            }
         }
     }
     Ok(())

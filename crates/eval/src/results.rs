@@ -57,7 +57,11 @@ pub struct HookResults {
 pub struct DictionaryResults {
     pub name: String,
     pub path: String,
+    /// Where the dictionary's output is compared and spliced.
     pub hook: String,
+    /// A transcoder's input hook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_hook: Option<String>,
     pub architecture: String,
     pub d_in: usize,
     pub d_sae: usize,

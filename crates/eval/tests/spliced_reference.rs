@@ -13,6 +13,10 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spliced_reference")
 }
 
+fn transcoder_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/spliced_transcoder")
+}
+
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
@@ -26,12 +30,9 @@ fn close(what: &str, got: f64, want: f64) {
     eprintln!("{what:<40} saelab {got:<22} reference {want:<22} rel {rel:.1e}");
 }
 
-#[test]
-fn every_metric_matches_hf_transformers_on_the_same_gguf() {
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap();
-    let loaded = saelab_model::load(None).expect("the default model (scripts/setup.sh)");
-    let windows: Vec<Window> = expected["rows"]
+/// The fixture's rows as windows, checking that both tokenizers agree on special ids.
+fn windows_of(expected: &Value, loaded: &saelab_model::LoadedModel) -> Vec<Window> {
+    expected["rows"]
         .as_array()
         .unwrap()
         .iter()
@@ -63,30 +64,12 @@ fn every_metric_matches_hf_transformers_on_the_same_gguf() {
                 .collect();
             Window { ids, mask, special }
         })
-        .collect();
-    let sae = saelab_sae::format::load_any(&fixture().join("dictionary")).unwrap();
-    let hook = HookPoint::parse(expected["hook"].as_str().unwrap(), &loaded.model.cfg).unwrap();
-    let dictionary = EvalDictionary {
-        name: "pca".into(),
-        path: "fixture".into(),
-        hook,
-        sae,
-    };
-    // One batch: the reference's legacy mean is over the whole fixture.
-    let options = EvalOptions {
-        batch_windows: windows.len(),
-        ..EvalOptions::default()
-    };
-    let r = evaluate(
-        &loaded.model,
-        &windows,
-        &[dictionary],
-        &options,
-        &mut |_| {},
-    )
-    .unwrap();
+        .collect()
+}
 
-    assert_eq!(r.params.positions_evaluated, 157);
+/// Every reconstruction, sparsity and downstream metric of `r`'s only dictionary against
+/// the reference's.
+fn compare_metrics(r: &saelab_eval::EvalResults, expected: &Value) {
     assert_eq!(
         r.params.positions_evaluated,
         expected["counts"]["splice_positions"].as_u64().unwrap()
@@ -159,4 +142,77 @@ fn every_metric_matches_hf_transformers_on_the_same_gguf() {
         r.hooks[0].kl_mean,
         num(&expected["downstream"]["kl_mean"]),
     );
+}
+
+/// A transcoder reading the MLP's input (`ln2.hook_normalized`) and spliced at its output
+/// (`hook_mlp_out`), against HF transformers with the same transcoder in a hook on layer 6's
+/// MLP (`reference/spliced_transcoder.py`).
+#[test]
+fn a_transcoder_spliced_at_the_mlp_output_matches_hf_transformers() {
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(transcoder_fixture().join("expected.json")).unwrap())
+            .unwrap();
+    let loaded = saelab_model::load(None).expect("the default model (scripts/setup.sh)");
+    let windows = windows_of(&expected, &loaded);
+    let sae = saelab_sae::format::load_any(&transcoder_fixture().join("transcoder")).unwrap();
+    assert!(sae.transcoder.is_some());
+    let cfg = &loaded.model.cfg;
+    let hook = |key: &str| HookPoint::parse(expected[key].as_str().unwrap(), cfg).unwrap();
+    let dictionary = EvalDictionary {
+        input_hook: Some(hook("input_hook")),
+        name: "transcoder".into(),
+        path: "fixture".into(),
+        hook: hook("hook"),
+        sae,
+    };
+    let options = EvalOptions {
+        batch_windows: windows.len(),
+        ..EvalOptions::default()
+    };
+    let r = evaluate(
+        &loaded.model,
+        &windows,
+        &[dictionary],
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        r.dictionaries[0].input_hook.as_deref(),
+        Some("blocks.6.ln2.hook_normalized")
+    );
+    compare_metrics(&r, &expected);
+}
+
+#[test]
+fn every_metric_matches_hf_transformers_on_the_same_gguf() {
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap();
+    let loaded = saelab_model::load(None).expect("the default model (scripts/setup.sh)");
+    let windows = windows_of(&expected, &loaded);
+    let sae = saelab_sae::format::load_any(&fixture().join("dictionary")).unwrap();
+    let hook = HookPoint::parse(expected["hook"].as_str().unwrap(), &loaded.model.cfg).unwrap();
+    let dictionary = EvalDictionary {
+        input_hook: None,
+        name: "pca".into(),
+        path: "fixture".into(),
+        hook,
+        sae,
+    };
+    // One batch: the reference's legacy mean is over the whole fixture.
+    let options = EvalOptions {
+        batch_windows: windows.len(),
+        ..EvalOptions::default()
+    };
+    let r = evaluate(
+        &loaded.model,
+        &windows,
+        &[dictionary],
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+
+    assert_eq!(r.params.positions_evaluated, 157);
+    compare_metrics(&r, &expected);
 }

@@ -38,6 +38,7 @@ fn lossy(d: usize, d_sae: usize, k: usize) -> Sae {
 
 fn dictionary(m: &LoadedModel, name: &str, hook: &str, sae: Sae) -> EvalDictionary {
     EvalDictionary {
+        input_hook: None,
         name: name.into(),
         path: format!("/dictionaries/{name}"),
         hook: HookPoint::parse(hook, &m.model.cfg).unwrap(),

@@ -290,6 +290,7 @@ fn check_density_against_eval(b: &Built, dicts: &[ScanDictionary]) {
     let eval_dicts: Vec<EvalDictionary> = dicts
         .iter()
         .map(|d| EvalDictionary {
+            input_hook: None,
             name: d.name.clone(),
             path: d.path.clone(),
             hook: d.hook,

@@ -96,6 +96,13 @@ impl fmt::Display for HookShape {
 }
 
 impl HookPoint {
+    /// Whether the forward pass computes `self` before `later`, so that editing `later`
+    /// leaves `self` unchanged. The derived order is the forward order: variants, layers and
+    /// block sites are declared in the order they are computed.
+    pub fn precedes(self, later: HookPoint) -> bool {
+        self < later
+    }
+
     /// Every hook point of a model, in forward order.
     pub fn all(cfg: &ModelConfig) -> Vec<HookPoint> {
         let mut points = vec![HookPoint::Embed];
@@ -318,5 +325,37 @@ impl<'a> Hooks<'a> {
             captured.insert(point, value.clone());
         }
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hooks_precede_in_forward_order() {
+        let at = |layer, site| HookPoint::Block { layer, site };
+        let order = [
+            HookPoint::Embed,
+            HookPoint::PosEmbed,
+            at(0, BlockSite::ResidPost),
+            at(1, BlockSite::ResidPre),
+            at(1, BlockSite::AttnOut),
+            at(1, BlockSite::Ln2Normalized),
+            at(1, BlockSite::MlpPost),
+            at(1, BlockSite::MlpOut),
+            at(1, BlockSite::ResidPost),
+            at(10, BlockSite::ResidPre),
+            HookPoint::LnFinal,
+        ];
+        for (i, a) in order.iter().enumerate() {
+            for (j, b) in order.iter().enumerate() {
+                assert_eq!(a.precedes(*b), i < j, "{a} before {b}");
+            }
+        }
+        assert_eq!(
+            BlockSite::ALL.windows(2).filter(|w| w[0] >= w[1]).count(),
+            0
+        );
     }
 }

@@ -19,7 +19,8 @@ pub trait Dictionary {
     fn metadata(&self) -> &Metadata;
     /// Features of a row-major `[rows, d_in]` batch.
     fn encode(&self, x: &[f32]) -> Result<SparseFeatures>;
-    /// Reconstructions `[rows, d_in]` of features, in the input's units.
+    /// Reconstructions `[rows, d_in]` of features, in the input's units (a transcoder's
+    /// skip connection, which reads the input, is added by `forward` only).
     fn decode(&self, f: &SparseFeatures) -> Result<Vec<f32>>;
     fn forward(&self, x: &[f32]) -> Result<Forward> {
         let features = self.encode(x)?;
@@ -93,6 +94,9 @@ pub struct Metadata {
     pub dataset_path: Option<String>,
     #[serde(default)]
     pub exclude_special_tokens: Option<bool>,
+    /// A transcoder's output hook: it reads `hook_name` and predicts this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_name_out: Option<String>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -107,13 +111,25 @@ impl Default for Metadata {
             prepend_bos: None,
             dataset_path: None,
             exclude_special_tokens: None,
+            hook_name_out: None,
             extra: serde_json::Map::new(),
         }
     }
 }
 
+/// What makes a dictionary a transcoder: it encodes the activation at `metadata.hook_name`
+/// and predicts the one at `metadata.hook_name_out` (of the same width), as
+/// `ŷ = f W_dec + b_dec (+ W_skip x)`; `b_dec` is an output bias, never applied to the input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transcoder {
+    /// The skip connection `W_skip [d_in, d_in]`, row-major as SAELens and sparsify store it
+    /// (output × input): `ŷ += x W_skipᵀ`.
+    pub skip: Option<Vec<f32>>,
+}
+
 /// A sparse autoencoder: `f = act((s·x − b_dec) W_enc + b_enc)`, `x̂ = (f W_dec + b_dec) / s`
-/// with `s` the input scale fixed in training (1 when inputs were not normalised).
+/// with `s` the input scale fixed in training (1 when inputs were not normalised); or a
+/// transcoder (`transcoder` set, `s` = 1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sae {
     pub weights: SaeWeights,
@@ -125,6 +141,7 @@ pub struct Sae {
     pub metadata: Metadata,
     /// log10 of each latent's firing frequency (+1e-10), as SAELens's `sparsity.safetensors`.
     pub log_density: Option<Vec<f32>>,
+    pub transcoder: Option<Transcoder>,
 }
 
 impl Sae {
@@ -136,6 +153,7 @@ impl Sae {
             input_scale: 1.0,
             metadata: Metadata::default(),
             log_density: None,
+            transcoder: None,
         };
         sae.check()?;
         Ok(sae)
@@ -220,7 +238,53 @@ impl Sae {
                 format!("= {} must be positive", self.input_scale),
             ));
         }
+        if let Some(t) = &self.transcoder {
+            self.check_transcoder(t)?;
+        }
         Ok(())
+    }
+
+    fn check_transcoder(&self, t: &Transcoder) -> Result<()> {
+        let d = self.weights.d_in;
+        if self.apply_b_dec_to_input {
+            return Err(SaeError::config(
+                "apply_b_dec_to_input",
+                "must be false for a transcoder: b_dec is its output bias",
+            ));
+        }
+        if self.input_scale != 1.0 {
+            return Err(SaeError::config(
+                "input_scale",
+                "must be 1 for a transcoder (its scales are folded into the weights)",
+            ));
+        }
+        if matches!(self.activation, Activation::Gated { .. }) {
+            return Err(SaeError::config(
+                "architecture",
+                "gated transcoders are not supported (no peer stores them)",
+            ));
+        }
+        if let Some(skip) = &t.skip {
+            if Some(skip.len()) != d.checked_mul(d) {
+                return Err(SaeError::config(
+                    "W_skip",
+                    format!(
+                        "holds {} values, expected d_in × d_in = {d} × {d}",
+                        skip.len()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The skip connection's term `x W_skipᵀ` added to `out` (a transcoder with one).
+    fn add_skip(&self, x: &[f32], out: &mut [f32]) {
+        if let Some(skip) = self.transcoder.as_ref().and_then(|t| t.skip.as_ref()) {
+            let d = self.weights.d_in;
+            let rows = x.len() / d;
+            crate::kernels::gemm::matmul_nt(out, x, skip, rows, d, d, true);
+        }
     }
 
     /// Pre-activations of a batch (in training units, after the input scale).
@@ -247,7 +311,28 @@ impl Dictionary for Sae {
     }
 
     fn architecture(&self) -> &'static str {
-        self.activation.saelens_name()
+        let skip = self.transcoder.as_ref().map(|t| t.skip.is_some());
+        match (&self.activation, skip) {
+            (_, None) => self.activation.saelens_name(),
+            (Activation::Relu, Some(false)) => "transcoder",
+            (Activation::Relu, Some(true)) => "skip_transcoder",
+            (Activation::JumpRelu { .. }, Some(false)) => "jumprelu_transcoder",
+            (Activation::JumpRelu { .. }, Some(true)) => "jumprelu_skip_transcoder",
+            (Activation::TopK { .. }, Some(false)) => "topk_transcoder",
+            (Activation::TopK { .. }, Some(true)) => "topk_skip_transcoder",
+            (Activation::Gated { .. }, Some(_)) => "gated_transcoder",
+        }
+    }
+
+    /// With a transcoder's skip connection, which needs the input as well as the features.
+    fn forward(&self, x: &[f32]) -> Result<Forward> {
+        let features = self.encode(x)?;
+        let mut reconstruction = self.decode(&features)?;
+        self.add_skip(x, &mut reconstruction);
+        Ok(Forward {
+            features,
+            reconstruction,
+        })
     }
 
     fn metadata(&self) -> &Metadata {
@@ -294,8 +379,12 @@ impl Dictionary for Sae {
         Ok(out)
     }
 
+    /// A SAELens folder; a TopK transcoder, which SAELens cannot hold, in sparsify's layout.
     fn save(&self, dir: &Path) -> Result<()> {
-        crate::format::saelens::save(self, dir)
+        match (&self.activation, &self.transcoder) {
+            (Activation::TopK { .. }, Some(_)) => crate::format::sparsify::save(self, dir),
+            _ => crate::format::saelens::save(self, dir),
+        }
     }
 
     fn load(dir: &Path) -> Result<Self> {

@@ -100,7 +100,7 @@ fn check(case: Case) {
     let mut grads = SaeWeights::zeros(D, F);
     let (mut parts, _) = loss_and_grads(w, x, &xc, &obj, path, &mut Scratch::default(), &mut grads);
     if let Some(widths) = matryoshka {
-        parts.recon += add_inner_levels(w, x, &xc, features, widths, &mut grads);
+        parts.recon += add_inner_levels(w, x, &xc, features, widths, true, &mut grads);
     }
 
     // Reference.
@@ -640,4 +640,104 @@ fn ghost_grads_match_autograd() {
     assert_grad("b_enc", &grads.b_enc, &grad(&b_enc));
     assert_grad("W_dec", &grads.w_dec, &grad(&w_dec));
     assert_grad("b_dec", &grads.b_dec, &grad(&b_dec));
+}
+
+/// A transcoder with a skip connection: the encoder reads x as it is (no b_dec), the
+/// reconstruction ŷ = f W_dec + b_dec + x W_skipᵀ is compared with a separate target y.
+fn check_transcoder(
+    seed: u64,
+    select_features: fn(&[f32]) -> SparseFeatures,
+    l1: Option<L1Term>,
+    path: Path,
+) {
+    use saelab_sae::train::transcoder::{skip_grad, sparse_target};
+    let (w, x) = random_setup(seed);
+    let mut r = SplitMix64::new(seed + 500);
+    let y: Vec<f32> = (0..B * D).map(|_| r.normal()).collect();
+    let skip: Vec<f32> = (0..D * D).map(|_| 0.2 * r.normal()).collect();
+    let mut pre = Vec::new();
+    let xc = forward_pre(&w, &x, false, &mut pre);
+    assert_eq!(xc, x, "a transcoder's encoder reads its input as it is");
+    let features = select_features(&pre);
+    let target = sparse_target(&y, &x, &skip, D);
+    let obj = Objective {
+        features: &features,
+        aux: None,
+        l1,
+        apply_b_dec_to_input: false,
+    };
+    let mut grads = SaeWeights::zeros(D, F);
+    let (parts, recon) = loss_and_grads(
+        &w,
+        &target,
+        &xc,
+        &obj,
+        path,
+        &mut Scratch::default(),
+        &mut grads,
+    );
+    let e: Vec<f32> = recon.iter().zip(&target).map(|(a, b)| a - b).collect();
+    let mut g_skip = vec![0.0f32; D * D];
+    skip_grad(&e, &x, D, &mut g_skip);
+
+    let w_enc = Var::from_tensor(&t(&w.w_enc(), &[D, F])).expect("var");
+    let b_enc = Var::from_tensor(&t(&w.b_enc, &[F])).expect("var");
+    let w_dec = Var::from_tensor(&t(&w.w_dec, &[F, D])).expect("var");
+    let b_dec = Var::from_tensor(&t(&w.b_dec, &[D])).expect("var");
+    let w_skip = Var::from_tensor(&t(&skip, &[D, D])).expect("var");
+    let (xt, yt) = (t(&x, &[B, D]), t(&y, &[B, D]));
+    let run = || -> candle_core::Result<(Tensor, f64)> {
+        let pre = xt
+            .matmul(w_enc.as_tensor())?
+            .broadcast_add(b_enc.as_tensor())?;
+        let f = (pre.relu()? * mask(&features))?;
+        let yhat = f
+            .matmul(w_dec.as_tensor())?
+            .broadcast_add(b_dec.as_tensor())?
+            .add(&xt.matmul(&w_skip.as_tensor().t()?)?)?;
+        let recon = ((&yhat - &yt)?.sqr()?.sum_all()? / B as f64)?;
+        let mut total = recon.clone();
+        if let Some(l1) = l1 {
+            total = (total + ((f.sum_all()? * l1.coefficient as f64)? / B as f64)?)?;
+        }
+        Ok((total, recon.to_scalar::<f64>()?))
+    };
+    let (total, recon) = run().expect("reference forward");
+    let g = total.backward().expect("backward");
+    let grad = |v: &Var| values(g.get(v.as_tensor()).expect("gradient exists"));
+    assert!(
+        (parts.recon - recon).abs() <= 1e-5 * recon.abs().max(1.0),
+        "recon {} vs {recon}",
+        parts.recon
+    );
+    for (name, err) in [
+        ("W_enc", rel_err(&grads.w_enc(), &grad(&w_enc))),
+        ("b_enc", rel_err(&grads.b_enc, &grad(&b_enc))),
+        ("W_dec", rel_err(&grads.w_dec, &grad(&w_dec))),
+        ("b_dec", rel_err(&grads.b_dec, &grad(&b_dec))),
+        ("W_skip", rel_err(&g_skip, &grad(&w_skip))),
+    ] {
+        assert!(err < 1e-4, "{name}: relative error {err:e} ({path:?})");
+    }
+}
+
+#[test]
+fn transcoder_gradients_match_autograd() {
+    check_transcoder(
+        8,
+        |pre| select::top_k_rows(pre, B, F, 5, None),
+        None,
+        Path::Sparse,
+    );
+    for path in [Path::Sparse, Path::Dense] {
+        check_transcoder(
+            9,
+            |pre| select::above_threshold(pre, B, F, None),
+            Some(L1Term {
+                coefficient: 0.6,
+                weighted_by_decoder_norm: false,
+            }),
+            path,
+        );
+    }
 }

@@ -251,6 +251,87 @@ fn a_matryoshka_written_by_saelab_reads_the_same_in_saelens() {
     assert_matryoshka_widths(&sae, name);
 }
 
+/// A transcoder fixture against its peer's forward (skip connection included), with the
+/// kind of transcoder saelab read, and a save-and-load round trip.
+fn check_transcoder(name: &str, format: Format, architecture: &str) -> Sae {
+    let sae = check_against_reference(name, format);
+    assert_eq!(sae.architecture(), architecture, "{name}");
+    assert!(!sae.apply_b_dec_to_input, "{name}: b_dec is an output bias");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    sae.save(tmp.path()).expect("save");
+    let back = load_any(tmp.path()).expect("load saved");
+    let e = expected(&fixture(name));
+    assert_eq!(
+        sae.forward(&e.inputs).expect("forward"),
+        back.forward(&e.inputs).expect("forward"),
+        "{name}: after a round trip"
+    );
+    sae
+}
+
+/// Written by sparsify's own `save_to_disk` (reference/transcoder_peers.py).
+#[test]
+fn a_sparsify_skip_transcoder_matches_its_forward() {
+    check_transcoder(
+        "sparsify_skip_transcoder",
+        Format::Sparsify,
+        "topk_skip_transcoder",
+    );
+}
+
+/// Written by SAELens's `SkipTranscoder` and `JumpReLUTranscoder`.
+#[test]
+fn saelens_transcoders_match_their_forward() {
+    let sae = check_transcoder(
+        "saelens_skip_transcoder",
+        Format::SaeLens,
+        "skip_transcoder",
+    );
+    assert_eq!(
+        sae.metadata.hook_name_out.as_deref(),
+        Some("blocks.1.hook_mlp_out")
+    );
+    check_transcoder(
+        "saelens_jumprelu_transcoder",
+        Format::SaeLens,
+        "jumprelu_transcoder",
+    );
+}
+
+/// Trained and written by saelab (`examples/transcoder_fixture.rs`), read by sparsify's
+/// `SparseCoder.load_from_disk` and SAELens's `SAE.load_from_disk`: the peers' outputs are
+/// saelab's.
+#[test]
+fn transcoders_written_by_saelab_read_the_same_in_the_peers() {
+    for (name, format, architecture) in [
+        (
+            "saelab_topk_transcoder",
+            Format::Sparsify,
+            "topk_skip_transcoder",
+        ),
+        (
+            "saelab_jumprelu_transcoder",
+            Format::SaeLens,
+            "jumprelu_skip_transcoder",
+        ),
+    ] {
+        let sae = check_transcoder(name, format, architecture);
+        assert_eq!(
+            sae.metadata.hook_name_out.as_deref(),
+            Some("blocks.2.hook_mlp_out"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn a_transcoder_predicting_another_width_is_refused_naming_d_out() {
+    let tmp = copy_fixture("saelens_skip_transcoder");
+    edit_json(&tmp.path().join("cfg.json"), |v| v["d_out"] = 32.into());
+    let msg = message(load_any(tmp.path()));
+    assert!(msg.contains("`d_out`") && msg.contains("32"), "{msg}");
+}
+
 #[test]
 fn dictionary_learning_training_backup_reads_the_state_dict_under_ae() {
     let sae = check_against_reference("dl_topk_backup", Format::DictionaryLearning);
@@ -494,13 +575,19 @@ fn unsupported_peer_architectures_are_refused_by_name() {
 
     edit_json(&tmp.path().join("cfg.json"), |v| {
         v["activation"] = "topk".into();
-        v["transcode"] = true.into();
+        v["skip_connection"] = true.into();
     });
     let msg = message(load_any(tmp.path()));
     assert!(
-        msg.contains("field `transcode`") && msg.contains("transcoders"),
+        msg.contains("field `skip_connection`") && msg.contains("sparse autoencoder"),
         "{msg}"
     );
+    // A transcoder whose weights lack the skip connection its config announces.
+    edit_json(&tmp.path().join("cfg.json"), |v| {
+        v["transcode"] = true.into()
+    });
+    let msg = message(load_any(tmp.path()));
+    assert!(msg.contains("W_skip"), "{msg}");
 }
 
 #[test]

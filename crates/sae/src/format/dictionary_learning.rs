@@ -151,6 +151,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
         input_scale: 1.0,
         metadata,
         log_density: None,
+        transcoder: None,
     };
     sae.check()?;
     Ok(sae)

@@ -2,6 +2,9 @@
 //! `sparsity.safetensors`. Written so SAELens loads them unchanged (PEERS.md §1a): the
 //! encoder as `W_enc [d_in, d_sae]`, a BatchTopK dictionary as `jumprelu` with a threshold
 //! per latent, a gated one with `b_gate`, `r_mag`, `b_mag` in place of `b_enc`, the input scale folded into the weights (`normalize_activations: "none"`).
+//! Transcoders (ReLU or JumpReLU, with or without a skip connection) as SAELens's
+//! `transcoder`, `skip_transcoder`, `jumprelu_transcoder` and `jumprelu_skip_transcoder`:
+//! `d_out` beside `d_in`, `W_skip [d_out, d_in]`, the output hook in `metadata.hook_name_out`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::atomic::write_atomic;
 use super::tensors::{to_bytes, TensorFile};
-use crate::dictionary::{Activation, Metadata, Sae};
+use crate::dictionary::{Activation, Dictionary, Metadata, Sae, Transcoder};
 use crate::error::{Result, SaeError};
 use crate::kernels::vector::norm;
 use crate::weights::SaeWeights;
@@ -20,6 +23,12 @@ pub const SPARSITY_FILE: &str = "sparsity.safetensors";
 
 pub fn save(sae: &Sae, dir: &Path) -> Result<()> {
     sae.check()?;
+    if sae.transcoder.is_some() && matches!(sae.activation, Activation::TopK { .. }) {
+        return Err(SaeError::config(
+            "architecture",
+            "SAELens has no TopK transcoder: save it in sparsify's layout",
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| SaeError::io(dir, e))?;
     let w = folded_weights(sae);
     let (d_in, d_sae) = (w.d_in, w.d_sae);
@@ -37,6 +46,9 @@ pub fn save(sae: &Sae, dir: &Path) -> Result<()> {
         ("W_dec", vec![d_sae, d_in], &w.w_dec),
         ("b_dec", vec![d_in], &w.b_dec),
     ];
+    if let Some(skip) = sae.transcoder.as_ref().and_then(|t| t.skip.as_ref()) {
+        tensors.push(("W_skip", vec![d_in, d_in], skip));
+    }
     match &sae.activation {
         Activation::JumpRelu { threshold } => tensors.push(("threshold", vec![d_sae], threshold)),
         Activation::Gated { r_mag, b_mag } => {
@@ -79,7 +91,7 @@ fn folded_weights(sae: &Sae) -> SaeWeights {
 
 fn cfg_json(sae: &Sae) -> Value {
     let mut cfg = json!({
-        "architecture": sae.activation.saelens_name(),
+        "architecture": sae.architecture(),
         "d_in": sae.weights.d_in,
         "d_sae": sae.weights.d_sae,
         "dtype": "float32",
@@ -92,6 +104,9 @@ fn cfg_json(sae: &Sae) -> Value {
     if let (Activation::TopK { k }, Some(obj)) = (&sae.activation, cfg.as_object_mut()) {
         obj.insert("k".into(), json!(k));
         obj.insert("rescale_acts_by_decoder_norm".into(), json!(false));
+    }
+    if let (Some(_), Some(obj)) = (&sae.transcoder, cfg.as_object_mut()) {
+        obj.insert("d_out".into(), json!(sae.weights.d_in));
     }
     cfg
 }
@@ -122,6 +137,27 @@ pub fn load(dir: &Path) -> Result<Sae> {
     };
     let apply_b_dec_to_input = cfg.optional_bool("apply_b_dec_to_input")?.unwrap_or(true);
     cfg.check_normalization()?;
+    // Transcoders: `<base>_transcoder` or `<base>_skip_transcoder`, predicting a hook of the
+    // same width (`d_out`).
+    let (architecture, transcoder_skip) = match architecture.as_str() {
+        "transcoder" => ("standard".to_string(), Some(false)),
+        "skip_transcoder" => ("standard".to_string(), Some(true)),
+        "jumprelu_transcoder" => ("jumprelu".to_string(), Some(false)),
+        "jumprelu_skip_transcoder" => ("jumprelu".to_string(), Some(true)),
+        _ => (architecture, None),
+    };
+    if transcoder_skip.is_some() {
+        let d_out = cfg.positive("d_out")?;
+        if d_out != d_in {
+            return Err(cfg.field_error(
+                "d_out",
+                format!(
+                    "= {d_out} differs from d_in = {d_in}: saelab's transcoders map between \
+                     activations of one width"
+                ),
+            ));
+        }
+    }
 
     let weights_path = dir.join(WEIGHTS_FILE);
     let file = TensorFile::open(&weights_path)?;
@@ -165,7 +201,8 @@ pub fn load(dir: &Path) -> Result<Sae> {
             return Err(cfg.field_error(
                 "architecture",
                 format!(
-                    "= {other:?} is not supported (supported: standard, topk, jumprelu, gated)"
+                    "= {other:?} is not supported (supported: standard, topk, jumprelu, gated, \
+                     transcoder, skip_transcoder, jumprelu_transcoder, jumprelu_skip_transcoder)"
                 ),
             ))
         }
@@ -182,6 +219,13 @@ pub fn load(dir: &Path) -> Result<Sae> {
     } else {
         None
     };
+    let transcoder = match transcoder_skip {
+        Some(true) => Some(Transcoder {
+            skip: Some(file.read("W_skip", &[d_in, d_in])?),
+        }),
+        Some(false) => Some(Transcoder { skip: None }),
+        None => None,
+    };
     let sae = Sae {
         weights,
         activation,
@@ -189,6 +233,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
         input_scale: 1.0,
         metadata,
         log_density,
+        transcoder,
     };
     sae.check()?;
     Ok(sae)

@@ -28,6 +28,9 @@ struct Scalars {
     config: TrainConfig,
     step: u64,
     input_scale: f32,
+    /// A transcoder's target scale (absent before transcoders: the input scale).
+    #[serde(default)]
+    output_scale: Option<f32>,
     threshold: Option<f64>,
     firing: FiringTracker,
     /// Schedule-free averaging's weights (absent before that optimiser existed).
@@ -59,9 +62,9 @@ impl Trainer {
             }
         }
         for p in &self.extra {
-            owned.push((p.name.to_string(), vec![f], &p.value));
+            owned.push((p.name.to_string(), p.shape.clone(), &p.value));
             for (prefix, state) in p.opt.tensors(&p.value) {
-                owned.push((format!("{prefix}.{}", p.name), vec![f], state));
+                owned.push((format!("{prefix}.{}", p.name), p.shape.clone(), state));
             }
         }
         let tensors: Vec<(&str, Vec<usize>, &[f32])> = owned
@@ -74,6 +77,7 @@ impl Trainer {
             config: self.cfg.clone(),
             step: self.step,
             input_scale: self.input_scale,
+            output_scale: Some(self.output_scale),
             threshold: self.threshold,
             firing: self.firing.clone(),
             average: self.average,
@@ -121,9 +125,9 @@ impl Trainer {
             })?;
         }
         for p in &mut trainer.extra {
-            p.value = file.read(p.name, &[f])?;
+            p.value = file.read(p.name, &p.shape)?;
             p.opt = ParamState::restore(trainer.cfg.optimizer, |prefix| {
-                file.read(&format!("{prefix}.{}", p.name), &[f])
+                file.read(&format!("{prefix}.{}", p.name), &p.shape)
             })?;
         }
         if scalars.firing.tokens_since_fired().len() != f {
@@ -138,6 +142,7 @@ impl Trainer {
         }
         trainer.step = scalars.step;
         trainer.input_scale = scalars.input_scale;
+        trainer.output_scale = scalars.output_scale.unwrap_or(scalars.input_scale);
         trainer.threshold = scalars.threshold;
         trainer.firing = scalars.firing;
         trainer.average = scalars.average;

@@ -116,6 +116,13 @@ pub struct TrainConfig {
     pub dead_after_tokens: u64,
     /// Weight of the newest batch in BatchTopK's running threshold.
     pub batchtopk_threshold_lr: f64,
+    /// Train a transcoder: the encoder reads one activation and the decoder predicts another
+    /// of the same width (`Trainer::step_transcoder`); `b_dec` is an output bias.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub transcoder: bool,
+    /// A transcoder's linear skip connection `ŷ += x W_skipᵀ`, learned from zeros.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub skip_connection: bool,
     /// Matryoshka's nested prefix widths, strictly increasing and ending at `d_sae`: the
     /// loss adds the reconstruction error of the first `w` latents for every `w` here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -171,6 +178,10 @@ pub fn default_matryoshka_widths(d_sae: usize) -> Vec<usize> {
     widths.push(d_sae);
     widths.dedup();
     widths
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn default_signum_momentum() -> f32 {
@@ -252,6 +263,8 @@ impl TrainConfig {
             aux_coefficient: 1.0 / 32.0,
             dead_after_tokens: 10_000_000,
             batchtopk_threshold_lr: 0.01,
+            transcoder: false,
+            skip_connection: false,
             matryoshka_widths: match architecture {
                 TrainArchitecture::MatryoshkaBatchTopK { .. } => default_matryoshka_widths(d_sae),
                 _ => Vec::new(),
@@ -341,6 +354,43 @@ impl TrainConfig {
             None if self.target_l0.is_some() => 1.0 / self.decoder_init_norm,
             None => 1.0,
         }
+    }
+
+    /// `b_dec` is subtracted from the input before encoding (a sparse autoencoder), or is
+    /// an output bias only (a transcoder).
+    pub fn apply_b_dec_to_input(&self) -> bool {
+        !self.transcoder
+    }
+
+    fn validate_transcoder(&self) -> Result<()> {
+        if self.skip_connection && !self.transcoder {
+            return Err(SaeError::config(
+                "skip_connection",
+                "applies to transcoders only",
+            ));
+        }
+        if !self.transcoder {
+            return Ok(());
+        }
+        if matches!(self.architecture, TrainArchitecture::Gated) {
+            return Err(SaeError::config(
+                "transcoder",
+                "is not supported for Gated dictionaries (no peer stores gated transcoders)",
+            ));
+        }
+        if self.ghost_grads {
+            return Err(SaeError::config(
+                "ghost_grads",
+                "are not supported for transcoders",
+            ));
+        }
+        if self.resample_every_steps > 0 {
+            return Err(SaeError::config(
+                "resample_every_steps",
+                "is not supported for transcoders",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_matryoshka_widths(&self) -> Result<()> {
@@ -531,6 +581,7 @@ impl TrainConfig {
             ));
         }
         self.validate_matryoshka_widths()?;
+        self.validate_transcoder()?;
         if !(self.decoder_init_norm.is_finite() && self.decoder_init_norm > 0.0) {
             return Err(SaeError::config(
                 "decoder_init_norm",

@@ -36,13 +36,14 @@ fn group(f: &SparseFeatures, lo: usize, hi: usize) -> SparseFeatures {
 
 /// Adds the inner levels' losses (returned: Σ over levels i < G of (1/B) Σ_t ‖x̂_i − x‖²) and
 /// their gradients to `grads`, which hold the outer level's. `features` are the kept
-/// activations, `xc` the centred input x − b_dec the encoder saw.
+/// activations, `xc` the input the encoder saw (x − b_dec when `apply_b_dec_to_input`).
 pub fn add_inner_levels(
     w: &SaeWeights,
     x: &[f32],
     xc: &[f32],
     features: &SparseFeatures,
     widths: &[usize],
+    apply_b_dec_to_input: bool,
     grads: &mut SaeWeights,
 ) -> f64 {
     let d = w.d_in;
@@ -99,7 +100,9 @@ pub fn add_inner_levels(
         *b += s;
     }
     axpy(&mut grads.b_dec, 1.0, &sum_rows(&h[0], d));
-    let through_enc = weighted_row_sum(&b_enc_extra, &w.w_enc_t, d);
-    axpy(&mut grads.b_dec, -1.0, &through_enc);
+    if apply_b_dec_to_input {
+        let through_enc = weighted_row_sum(&b_enc_extra, &w.w_enc_t, d);
+        axpy(&mut grads.b_dec, -1.0, &through_enc);
+    }
     loss
 }

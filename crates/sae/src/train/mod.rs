@@ -19,3 +19,4 @@ pub mod set;
 pub mod signum;
 pub mod target_l0;
 pub mod trainer;
+pub mod transcoder;

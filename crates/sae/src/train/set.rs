@@ -13,7 +13,17 @@ pub struct DictionarySpec {
     pub name: String,
     /// Index of the hook (in the stream's hook list) this dictionary reads.
     pub hook: usize,
+    /// A transcoder's target: the index of the hook it predicts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_hook: Option<usize>,
     pub config: TrainConfig,
+}
+
+impl DictionarySpec {
+    /// The hook whose activations the dictionary reconstructs or predicts.
+    pub fn target_hook(&self) -> usize {
+        self.out_hook.unwrap_or(self.hook)
+    }
 }
 
 pub struct TrainerSet {
@@ -73,11 +83,16 @@ impl TrainerSet {
             .iter()
             .zip(&mut self.trainers)
             .map(|(spec, trainer)| {
-                let batch = hooks.get(spec.hook).ok_or_else(|| SaeError::Config {
-                    field: "hook",
-                    message: format!("{}: no hook number {}", spec.name, spec.hook),
-                })?;
-                trainer.step(batch)
+                let hook = |h: usize| {
+                    hooks.get(h).copied().ok_or_else(|| SaeError::Config {
+                        field: "hook",
+                        message: format!("{}: no hook number {h}", spec.name),
+                    })
+                };
+                match spec.out_hook {
+                    Some(out) => trainer.step_transcoder(hook(spec.hook)?, hook(out)?),
+                    None => trainer.step(hook(spec.hook)?),
+                }
             })
             .collect()
     }

@@ -20,7 +20,8 @@ use super::optimizer::{OptimStep, ParamState};
 use super::schedule::{lr_at, penalty_at};
 use super::signum::{AverageWeights, SignumStep};
 use super::target_l0::L0Controller;
-use crate::dictionary::{Activation, Sae, MATRYOSHKA_WIDTHS_KEY};
+use super::transcoder;
+use crate::dictionary::{Activation, Sae, Transcoder, MATRYOSHKA_WIDTHS_KEY};
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::kernels::select;
@@ -67,16 +68,20 @@ pub struct StepStats {
 pub(super) struct ExtraParam {
     pub name: &'static str,
     pub initial: f32,
+    /// `[d_sae]` for the per-latent ones; `[d_in, d_in]` for a transcoder's `W_skip`.
+    pub shape: Vec<usize>,
     pub value: Vec<f32>,
     pub grad: Vec<f32>,
     pub opt: ParamState,
 }
 
 impl ExtraParam {
-    fn new(optimizer: Optimizer, name: &'static str, initial: f32, len: usize) -> Self {
+    fn new(optimizer: Optimizer, name: &'static str, initial: f32, shape: Vec<usize>) -> Self {
+        let len = shape.iter().product();
         ExtraParam {
             name,
             initial,
+            shape,
             value: vec![initial; len],
             grad: vec![0.0; len],
             opt: ParamState::new(optimizer, len),
@@ -95,6 +100,8 @@ pub struct Trainer {
     pub(super) extra: Vec<ExtraParam>,
     pub(super) step: u64,
     pub(super) input_scale: f32,
+    /// A transcoder's target scale (the input scale for a sparse autoencoder).
+    pub(super) output_scale: f32,
     pub(super) firing: FiringTracker,
     pub(super) threshold: Option<f64>,
     /// Steers the sparsity coefficient when the config asks for a `target_l0`.
@@ -124,15 +131,19 @@ impl Trainer {
                     o,
                     "threshold",
                     cfg.jumprelu_init_threshold,
-                    f,
+                    vec![f],
                 )]
             }
             TrainArchitecture::Gated => vec![
-                ExtraParam::new(o, "r_mag", 0.0, f),
-                ExtraParam::new(o, "b_mag", 0.0, f),
+                ExtraParam::new(o, "r_mag", 0.0, vec![f]),
+                ExtraParam::new(o, "b_mag", 0.0, vec![f]),
             ],
             _ => Vec::new(),
         };
+        let mut extra = extra;
+        if cfg.skip_connection {
+            extra.push(ExtraParam::new(o, SKIP, 0.0, vec![d, d]));
+        }
         Ok(Trainer {
             extra,
             opt: [
@@ -146,6 +157,7 @@ impl Trainer {
             weights,
             step: 0,
             input_scale: 1.0,
+            output_scale: 1.0,
             firing: FiringTracker::new(f, cfg.sparsity_window_steps),
             threshold: None,
             l0_control: cfg
@@ -189,29 +201,67 @@ impl Trainer {
 
     /// One optimisation step on a row-major `[rows, d_in]` batch.
     pub fn step(&mut self, batch: &[f32]) -> Result<StepStats> {
+        if self.cfg.transcoder {
+            return Err(SaeError::Input(
+                "a transcoder learns from (input, target) pairs: call step_transcoder".into(),
+            ));
+        }
+        self.step_on(batch, None)
+    }
+
+    /// One optimisation step of a transcoder: `input` at its input hook, `target` at its
+    /// output hook, both row-major `[rows, d_in]` over the same tokens.
+    pub fn step_transcoder(&mut self, input: &[f32], target: &[f32]) -> Result<StepStats> {
+        if !self.cfg.transcoder {
+            return Err(SaeError::Input(
+                "step_transcoder needs a config with `transcoder` set".into(),
+            ));
+        }
+        if target.len() != input.len() {
+            return Err(SaeError::Input(format!(
+                "the target holds {} values, the input {}: they must cover the same tokens",
+                target.len(),
+                input.len()
+            )));
+        }
+        self.step_on(input, Some(target))
+    }
+
+    fn step_on(&mut self, batch: &[f32], target: Option<&[f32]>) -> Result<StepStats> {
         let rows = self.weights.batch_rows(batch)?;
         let (d, f_n) = (self.cfg.d_in, self.cfg.d_sae);
         if self.step == 0 {
-            self.first_batch(batch, rows)?;
+            self.first_batch(batch, target, rows)?;
         }
-        let scaled: Vec<f32>;
-        let x: &[f32] = if self.input_scale != 1.0 {
-            let s = self.input_scale;
-            scaled = batch.iter().map(|v| v * s).collect();
-            &scaled
-        } else {
-            batch
-        };
+        let x = scaled(batch, self.input_scale);
+        let y = target.map(|t| scaled(t, self.output_scale));
+        let y: &[f32] = y.as_deref().unwrap_or(&x);
+        // With a skip connection the dictionary's sparse part learns what it leaves.
+        let skip_index = self.extra.iter().position(|p| p.name == SKIP);
+        let sparse_target: Option<Vec<f32>> =
+            skip_index.map(|i| transcoder::sparse_target(y, &x, &self.extra[i].value, d));
+        let sparse_target: &[f32] = sparse_target.as_deref().unwrap_or(y);
 
-        let xc = forward_pre(&self.weights, x, true, &mut self.pre);
+        let xc = forward_pre(
+            &self.weights,
+            &x,
+            self.cfg.apply_b_dec_to_input(),
+            &mut self.pre,
+        );
         let penalty = match self.cfg.penalised() {
             true => penalty_at(&self.cfg, self.step, self.sparsity_coefficient()),
             false => 0.0,
         };
-        let (parts, features, path) = match self.cfg.architecture {
-            TrainArchitecture::Gated => self.gated_grads(x, &xc, penalty)?,
-            _ => self.standard_grads(x, &xc, penalty),
+        let (parts, features, path, error) = match self.cfg.architecture {
+            TrainArchitecture::Gated => {
+                let (parts, features, path) = self.gated_grads(sparse_target, &xc, penalty)?;
+                (parts, features, path, None)
+            }
+            _ => self.standard_grads(sparse_target, &xc, penalty, skip_index.is_some()),
         };
+        if let (Some(i), Some(e)) = (skip_index, &error) {
+            transcoder::skip_grad(e, &x, d, &mut self.extra[i].grad);
+        }
         if !parts.total().is_finite() {
             return Err(SaeError::Input(format!(
                 "step {}: the loss is not finite ({}); lower the learning rate or normalise the inputs",
@@ -267,7 +317,7 @@ impl Trainer {
         }
         let every = self.cfg.resample_every_steps;
         let resampled = match every > 0 && (self.step + 1).is_multiple_of(every) {
-            true => self.resample_dead(batch, x)?,
+            true => self.resample_dead(batch, &x)?,
             false => 0,
         };
         let dead_after = self.firing.dead(self.cfg.dead_after_tokens).len();
@@ -281,7 +331,7 @@ impl Trainer {
             l1_loss: parts.l1,
             l0_loss: parts.l0,
             mse: parts.sse / (rows * d) as f64,
-            fvu: parts.sse / total_variance(x, d).max(f64::MIN_POSITIVE),
+            fvu: parts.sse / total_variance(y, d).max(f64::MIN_POSITIVE),
             l0: features.l0(),
             dead_fraction: dead_after as f64 / f_n as f64,
             threshold: self.threshold,
@@ -293,13 +343,16 @@ impl Trainer {
     }
 
     /// Features and gradients (into `self.grads` and the extras) of every trainer that
-    /// shares the objective of `objective.rs`: TopK, BatchTopK, ReLU-L1, JumpReLU.
+    /// shares the objective of `objective.rs`: TopK, BatchTopK, ReLU-L1, JumpReLU. `x` is
+    /// what the dictionary reconstructs (its input, or a transcoder's target less the skip
+    /// term), `xc` what its encoder reads. With `want_error`, also returns x̂ − x.
     fn standard_grads(
         &mut self,
         x: &[f32],
         xc: &[f32],
         penalty: f32,
-    ) -> (LossParts, SparseFeatures, Path) {
+        want_error: bool,
+    ) -> (LossParts, SparseFeatures, Path, Option<Vec<f32>>) {
         let (d, f_n) = (self.cfg.d_in, self.cfg.d_sae);
         let rows = x.len() / d;
         let features = match self.cfg.architecture {
@@ -349,7 +402,7 @@ impl Trainer {
             features: &features,
             aux,
             l1,
-            apply_b_dec_to_input: true,
+            apply_b_dec_to_input: self.cfg.apply_b_dec_to_input(),
         };
         let (mut parts, recon) = loss_and_grads(
             &self.weights,
@@ -370,11 +423,14 @@ impl Trainer {
                 xc,
                 &features,
                 &self.cfg.matryoshka_widths,
+                self.cfg.apply_b_dec_to_input(),
                 &mut self.grads,
             );
         }
         let needs_error = self.cfg.architecture == TrainArchitecture::JumpRelu
-            || (self.cfg.ghost_grads && !dead.is_empty());
+            || (self.cfg.ghost_grads && !dead.is_empty())
+            || want_error;
+        let mut error = None;
         if needs_error {
             let e: Vec<f32> = recon.iter().zip(x).map(|(a, b)| a - b).collect();
             if self.cfg.architecture == TrainArchitecture::JumpRelu {
@@ -398,8 +454,9 @@ impl Trainer {
                 parts.aux +=
                     add_ghost_grads(&self.weights, &self.pre, &e, xc, &dead, &mut self.grads);
             }
+            error = want_error.then_some(e);
         }
-        (parts, features, path)
+        (parts, features, path, error)
     }
 
     fn gated_grads(
@@ -433,34 +490,37 @@ impl Trainer {
         ))
     }
 
-    /// Input scale and `b_dec` from the first batch.
-    fn first_batch(&mut self, batch: &[f32], rows: usize) -> Result<()> {
+    /// Input (and a transcoder's output) scale and `b_dec` from the first batch.
+    fn first_batch(&mut self, batch: &[f32], target: Option<&[f32]>, rows: usize) -> Result<()> {
         let d = self.cfg.d_in;
         if self.cfg.normalize_activations {
-            let mean_sq = sum_f64(rows, |t| {
-                let r = &batch[t * d..(t + 1) * d];
-                dot(r, r) as f64
-            }) / rows as f64;
-            if mean_sq <= 0.0 {
-                return Err(SaeError::Input(
-                    "the first batch is all zeros: there is no scale to normalise by".into(),
-                ));
-            }
-            self.input_scale = (d as f64 / mean_sq).sqrt() as f32;
+            self.input_scale = unit_scale(batch, rows, d, "the first batch")?;
+            self.output_scale = match target {
+                Some(t) => unit_scale(t, rows, d, "the first batch's target")?,
+                None => self.input_scale,
+            };
+        } else {
+            self.output_scale = self.input_scale;
         }
-        let s = self.input_scale;
-        let x: Vec<f32> = batch.iter().map(|v| v * s).collect();
+        // b_dec is where reconstructions start: in the target's space.
+        let (out, s) = match target {
+            Some(t) => (t, self.output_scale),
+            None => (batch, self.input_scale),
+        };
         match self.cfg.b_dec_init {
             BDecInit::Zeros => {}
             BDecInit::Mean => {
-                let mut mean = sum_rows(batch, d);
+                let mut mean = sum_rows(out, d);
                 let scale = s / rows as f32;
                 mean.iter_mut().for_each(|v| *v *= scale);
                 self.weights.b_dec = mean;
             }
-            BDecInit::GeometricMedian => self.weights.b_dec = geometric_median(&x, d, 100, 1e-5),
+            BDecInit::GeometricMedian => {
+                self.weights.b_dec = geometric_median(&scaled(out, s), d, 100, 1e-5)
+            }
         }
         if let Some(target) = self.cfg.target_l0 {
+            let x = scaled(batch, self.input_scale);
             self.start_at_target(&x, rows, target);
         }
         Ok(())
@@ -474,7 +534,12 @@ impl Trainer {
     /// biases and thresholds move by about the lr per step whatever the coefficient.
     fn start_at_target(&mut self, x: &[f32], rows: usize, target: f64) {
         let f_n = self.cfg.d_sae;
-        forward_pre(&self.weights, x, true, &mut self.pre);
+        forward_pre(
+            &self.weights,
+            x,
+            self.cfg.apply_b_dec_to_input(),
+            &mut self.pre,
+        );
         let keep = ((target * rows as f64).round() as usize).clamp(1, rows * f_n);
         let (_, cut) = select::batch_top_k(&self.pre, rows, f_n, keep);
         let tau = cut.unwrap_or(0.0).max(0.0);
@@ -529,6 +594,23 @@ impl Trainer {
                 b_mag: self.evaluated_extra(1),
             },
         };
+        let mut weights = self.evaluated_weights();
+        let mut input_scale = self.input_scale;
+        let transcoder = self.cfg.transcoder.then(|| {
+            // Both scales folded in: W_enc·s_in reads raw inputs, W_dec and b_dec over s_out
+            // write raw targets, W_skip·s_in/s_out maps raw to raw.
+            let (s_in, s_out) = (self.input_scale, self.output_scale);
+            weights.w_enc_t.iter_mut().for_each(|v| *v *= s_in);
+            weights.w_dec.iter_mut().for_each(|v| *v /= s_out);
+            weights.b_dec.iter_mut().for_each(|v| *v /= s_out);
+            input_scale = 1.0;
+            let skip = self.extra.iter().position(|p| p.name == SKIP).map(|i| {
+                let mut w = self.evaluated_extra(i);
+                w.iter_mut().for_each(|v| *v *= s_in / s_out);
+                w
+            });
+            Transcoder { skip }
+        });
         let mut metadata = self.cfg.metadata.clone();
         if !self.cfg.matryoshka_widths.is_empty() {
             // The nested prefixes, so that a reader can cut the dictionary at a level.
@@ -538,14 +620,40 @@ impl Trainer {
             );
         }
         Sae {
-            weights: self.evaluated_weights(),
+            weights,
             activation,
-            apply_b_dec_to_input: true,
-            input_scale: self.input_scale,
+            apply_b_dec_to_input: self.cfg.apply_b_dec_to_input(),
+            input_scale,
             metadata,
             log_density: Some(self.firing.log_density()),
+            transcoder,
         }
     }
+}
+
+/// The name of a transcoder's skip connection among the extra parameters.
+const SKIP: &str = "W_skip";
+
+/// `v · s`, or `v` itself when `s` is 1.
+fn scaled(v: &[f32], s: f32) -> Vec<f32> {
+    match s == 1.0 {
+        true => v.to_vec(),
+        false => v.iter().map(|a| a * s).collect(),
+    }
+}
+
+/// The scale s with E‖s·x‖² = d over `rows` rows of `x`.
+fn unit_scale(x: &[f32], rows: usize, d: usize, what: &str) -> Result<f32> {
+    let mean_sq = sum_f64(rows, |t| {
+        let r = &x[t * d..(t + 1) * d];
+        dot(r, r) as f64
+    }) / rows as f64;
+    if mean_sq <= 0.0 {
+        return Err(SaeError::Input(format!(
+            "{what} is all zeros: there is no scale to normalise by"
+        )));
+    }
+    Ok((d as f64 / mean_sq).sqrt() as f32)
 }
 
 /// Σ_t ‖x_t − μ‖² with μ the batch mean.

@@ -94,6 +94,13 @@ fn run(s: &AppState, request: Request) -> HttpResult<(Request, Steered)> {
         .live
         .dictionary(&request.dict)
         .map_err(|why| HttpError::unavailable(format!("cannot steer: {why}")))?;
+    if ready.sae.transcoder.is_some() {
+        // Its features are read at one hook and written at another: steering at the input
+        // hook would be wrong, and steering at the output hook is not built yet.
+        return Err(HttpError::unavailable(
+            "cannot steer: steering with a transcoder's features is not supported yet",
+        ));
+    }
     let steered = steer(
         &s.live.model,
         &SteerRequest {
