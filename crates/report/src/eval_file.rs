@@ -42,6 +42,8 @@ pub struct DictionaryEval {
     pub name: Text,
     pub path: Text,
     pub hook: Text,
+    /// A transcoder's input hook (`hook` is where it is spliced).
+    pub input_hook: Text,
     pub architecture: Text,
     pub d_in: Num,
     pub d_sae: Num,

@@ -239,6 +239,16 @@ pub fn headline_table(eval: &EvalFile) -> String {
     text_row(&mut t, dicts, "hook", "hook", |d| {
         d.hook.or("n/a").to_string()
     });
+    // Transcoders read one hook and are spliced at another.
+    if dicts.iter().any(|d| d.input_hook.0.is_some()) {
+        text_row(
+            &mut t,
+            dicts,
+            "input_hook",
+            "input hook (transcoder)",
+            |d| d.input_hook.or("= hook").to_string(),
+        );
+    }
     t.row(Row {
         label: "latents (d_sae)".into(),
         key: "d_sae".into(),
@@ -345,5 +355,20 @@ mod tests {
         assert!(html.contains("<td class=\"best\">0.1</td>"));
         let params = params_table(&eval.params);
         assert!(params.contains("19,843") && params.contains("&lt;non-special&gt;"));
+        assert!(
+            !html.contains("input hook"),
+            "no transcoder, no input hook row"
+        );
+    }
+
+    #[test]
+    fn a_transcoder_shows_its_input_hook() {
+        let json = serde_json::json!({"dictionaries": [
+            {"name": "tc", "hook": "blocks.6.hook_mlp_out", "input_hook": "blocks.6.ln2.hook_normalized"},
+            {"name": "sae", "hook": "blocks.6.hook_mlp_out"}
+        ]});
+        let html = headline_table(&EvalFile::deserialize(&json).unwrap());
+        assert!(html.contains("input hook (transcoder)"), "{html}");
+        assert!(html.contains("blocks.6.ln2.hook_normalized") && html.contains("= hook"));
     }
 }
