@@ -267,6 +267,54 @@ def encode(x, w_enc, b_enc, w_dec, b_dec):
     return pre, f, x_hat
 
 
+def reconstruction_metrics(X, XH, mu64):
+    """METRICS.md's reconstruction metrics of XH against X (float64, [n, d]); mu64 the mean of X."""
+    d = X.shape[1]
+    err2 = ((X - XH) ** 2).sum(-1)
+    dev2 = ((X - mu64) ** 2).sum(-1)
+    xn, xhn = X.norm(dim=-1), XH.norm(dim=-1)
+    fvu = float(err2.sum() / dev2.sum())
+    return {
+        "mse": float((err2 / d).mean()),
+        "sse_per_token": float(err2.mean()),
+        "l2_loss": float(err2.sqrt().mean()),
+        "fvu": fvu,
+        "variance_explained": 1.0 - fvu,
+        "cossim": float(((X * XH).sum(-1) / (xn * xhn)).mean()),
+        "relative_norm": float((xhn / xn).mean()),
+        "shrinkage": float((xhn**2).sum() / (X * XH).sum()),
+        "explained_variance_legacy": float((1.0 - err2 / dev2).mean()),
+    }
+
+
+def sparsity_metrics(F):
+    """L0, L1, dead latents and density of features F (float64, [n, d_sae])."""
+    fires = F != 0
+    density = fires.to(torch.float64).mean(0)
+    return {
+        "l0": float(fires.sum(-1).to(torch.float64).mean()),
+        "l1": float(F.abs().sum(-1).mean()),
+        "dead": int((density == 0).sum()),
+        "density": [f64(v) for v in density],
+    }
+
+
+def downstream_metrics(ce_clean, ce_spliced, ce_zero, ce_mean, kl_spliced, kl_zero, kl_mean):
+    return {
+        "ce_clean": ce_clean,
+        "ce_spliced": ce_spliced,
+        "ce_zero": ce_zero,
+        "ce_mean": ce_mean,
+        "ce_delta": ce_spliced - ce_clean,
+        "loss_recovered": (ce_zero - ce_spliced) / (ce_zero - ce_clean),
+        "loss_recovered_mean_ablation": (ce_mean - ce_spliced) / (ce_mean - ce_clean),
+        "kl": kl_spliced,
+        "kl_zero": kl_zero,
+        "kl_mean": kl_mean,
+        "kl_div_score": (kl_zero - kl_spliced) / kl_zero,
+    }
+
+
 def log_probs(logits):
     return torch.log_softmax(logits.to(torch.float64), dim=-1)
 
@@ -409,46 +457,10 @@ def main():
     assert check_a and check_b
 
     # ---- reconstruction and sparsity over S, float64 from float32 ----
-    X = x_S.to(torch.float64)
-    XH = x_hat[S].to(torch.float64)
-    F = f[S].to(torch.float64)
-    d = X.shape[1]
-    err2 = ((X - XH) ** 2).sum(-1)
-    dev2 = ((X - mu64) ** 2).sum(-1)
-    xn, xhn = X.norm(dim=-1), XH.norm(dim=-1)
-    fvu = float(err2.sum() / dev2.sum())
-    recon = {
-        "mse": float((err2 / d).mean()),
-        "sse_per_token": float(err2.mean()),
-        "l2_loss": float(err2.sqrt().mean()),
-        "fvu": fvu,
-        "variance_explained": 1.0 - fvu,
-        "cossim": float(((X * XH).sum(-1) / (xn * xhn)).mean()),
-        "relative_norm": float((xhn / xn).mean()),
-        "shrinkage": float((xhn**2).sum() / (X * XH).sum()),
-        "explained_variance_legacy": float((1.0 - err2 / dev2).mean()),
-    }
-    fires = F != 0
-    density = fires.to(torch.float64).mean(0)
-    sparsity = {
-        "l0": float(fires.sum(-1).to(torch.float64).mean()),
-        "l1": float(F.abs().sum(-1).mean()),
-        "dead": int((density == 0).sum()),
-        "density": [f64(v) for v in density],
-    }
-    downstream = {
-        "ce_clean": ce_clean,
-        "ce_spliced": ce_spliced,
-        "ce_zero": ce_zero,
-        "ce_mean": ce_mean,
-        "ce_delta": ce_spliced - ce_clean,
-        "loss_recovered": (ce_zero - ce_spliced) / (ce_zero - ce_clean),
-        "loss_recovered_mean_ablation": (ce_mean - ce_spliced) / (ce_mean - ce_clean),
-        "kl": kl_spliced,
-        "kl_zero": kl_zero,
-        "kl_mean": kl_mean,
-        "kl_div_score": (kl_zero - kl_spliced) / kl_zero,
-    }
+    recon = reconstruction_metrics(x_S.to(torch.float64), x_hat[S].to(torch.float64), mu64)
+    sparsity = sparsity_metrics(f[S].to(torch.float64))
+    d = x_S.shape[1]
+    downstream = downstream_metrics(ce_clean, ce_spliced, ce_zero, ce_mean, kl_spliced, kl_zero, kl_mean)
 
     def per_pos(v):
         return [[f64(v[b, t]) if C_np[b, t] else None for t in range(T)] for b in range(B)]

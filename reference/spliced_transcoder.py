@@ -194,44 +194,10 @@ def main():
     ce_spliced, ce_zero, ce_mean = (ce_of(lp[k]) for k in ("spliced", "zero", "mean"))
     kl_spliced, kl_zero, kl_mean = (kl_of(lp[k]) for k in ("spliced", "zero", "mean"))
 
-    X, XH, F = y_S.to(torch.float64), y_hat[S].to(torch.float64), f[S].to(torch.float64)
-    d = X.shape[1]
-    err2 = ((X - XH) ** 2).sum(-1)
-    dev2 = ((X - mu64) ** 2).sum(-1)
-    xn, xhn = X.norm(dim=-1), XH.norm(dim=-1)
-    fvu = float(err2.sum() / dev2.sum())
-    recon = {
-        "mse": float((err2 / d).mean()),
-        "sse_per_token": float(err2.mean()),
-        "l2_loss": float(err2.sqrt().mean()),
-        "fvu": fvu,
-        "variance_explained": 1.0 - fvu,
-        "cossim": float(((X * XH).sum(-1) / (xn * xhn)).mean()),
-        "relative_norm": float((xhn / xn).mean()),
-        "shrinkage": float((xhn**2).sum() / (X * XH).sum()),
-        "explained_variance_legacy": float((1.0 - err2 / dev2).mean()),
-    }
-    fires = F != 0
-    density = fires.to(torch.float64).mean(0)
-    sparsity = {
-        "l0": float(fires.sum(-1).to(torch.float64).mean()),
-        "l1": float(F.abs().sum(-1).mean()),
-        "dead": int((density == 0).sum()),
-        "density": [ref.f64(v) for v in density],
-    }
-    downstream = {
-        "ce_clean": ce_clean,
-        "ce_spliced": ce_spliced,
-        "ce_zero": ce_zero,
-        "ce_mean": ce_mean,
-        "ce_delta": ce_spliced - ce_clean,
-        "loss_recovered": (ce_zero - ce_spliced) / (ce_zero - ce_clean),
-        "loss_recovered_mean_ablation": (ce_mean - ce_spliced) / (ce_mean - ce_clean),
-        "kl": kl_spliced,
-        "kl_zero": kl_zero,
-        "kl_mean": kl_mean,
-        "kl_div_score": (kl_zero - kl_spliced) / kl_zero,
-    }
+    recon = ref.reconstruction_metrics(y_S.to(torch.float64), y_hat[S].to(torch.float64), mu64)
+    sparsity = ref.sparsity_metrics(f[S].to(torch.float64))
+    downstream = ref.downstream_metrics(ce_clean, ce_spliced, ce_zero, ce_mean, kl_spliced, kl_zero, kl_mean)
+    d = y_S.shape[1]
 
     out_dir = os.path.abspath(args.output)
     tdir = os.path.join(out_dir, "transcoder")

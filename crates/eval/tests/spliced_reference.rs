@@ -144,75 +144,60 @@ fn compare_metrics(r: &saelab_eval::EvalResults, expected: &Value) {
     );
 }
 
+/// The fixture in `dir` evaluated by saelab in one batch (the reference's legacy mean is over
+/// the whole fixture): its dictionary folder at the fixture's `hook`, reading `input_hook`
+/// when the fixture names one (a transcoder).
+fn evaluate_fixture(dir: &std::path::Path, folder: &str) -> (saelab_eval::EvalResults, Value) {
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("expected.json")).unwrap()).unwrap();
+    let loaded = saelab_model::load(None).expect("the default model (scripts/setup.sh)");
+    let windows = windows_of(&expected, &loaded);
+    let sae = saelab_sae::format::load_any(&dir.join(folder)).unwrap();
+    let cfg = &loaded.model.cfg;
+    let hook = |key: &str| {
+        expected[key]
+            .as_str()
+            .map(|name| HookPoint::parse(name, cfg).unwrap())
+    };
+    let dictionary = EvalDictionary {
+        input_hook: hook("input_hook"),
+        name: folder.into(),
+        path: "fixture".into(),
+        hook: hook("hook").expect("the fixture names its hook"),
+        sae,
+    };
+    let options = EvalOptions {
+        batch_windows: windows.len(),
+        ..EvalOptions::default()
+    };
+    let r = evaluate(
+        &loaded.model,
+        &windows,
+        &[dictionary],
+        &options,
+        &mut |_| {},
+    )
+    .unwrap();
+    (r, expected)
+}
+
 /// A transcoder reading the MLP's input (`ln2.hook_normalized`) and spliced at its output
 /// (`hook_mlp_out`), against HF transformers with the same transcoder in a hook on layer 6's
 /// MLP (`reference/spliced_transcoder.py`).
 #[test]
 fn a_transcoder_spliced_at_the_mlp_output_matches_hf_transformers() {
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(transcoder_fixture().join("expected.json")).unwrap())
-            .unwrap();
-    let loaded = saelab_model::load(None).expect("the default model (scripts/setup.sh)");
-    let windows = windows_of(&expected, &loaded);
-    let sae = saelab_sae::format::load_any(&transcoder_fixture().join("transcoder")).unwrap();
-    assert!(sae.transcoder.is_some());
-    let cfg = &loaded.model.cfg;
-    let hook = |key: &str| HookPoint::parse(expected[key].as_str().unwrap(), cfg).unwrap();
-    let dictionary = EvalDictionary {
-        input_hook: Some(hook("input_hook")),
-        name: "transcoder".into(),
-        path: "fixture".into(),
-        hook: hook("hook"),
-        sae,
-    };
-    let options = EvalOptions {
-        batch_windows: windows.len(),
-        ..EvalOptions::default()
-    };
-    let r = evaluate(
-        &loaded.model,
-        &windows,
-        &[dictionary],
-        &options,
-        &mut |_| {},
-    )
-    .unwrap();
+    let (r, expected) = evaluate_fixture(&transcoder_fixture(), "transcoder");
     assert_eq!(
         r.dictionaries[0].input_hook.as_deref(),
         Some("blocks.6.ln2.hook_normalized")
     );
+    assert_eq!(r.dictionaries[0].architecture, "transcoder");
     compare_metrics(&r, &expected);
 }
 
 #[test]
 fn every_metric_matches_hf_transformers_on_the_same_gguf() {
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(fixture().join("expected.json")).unwrap()).unwrap();
-    let loaded = saelab_model::load(None).expect("the default model (scripts/setup.sh)");
-    let windows = windows_of(&expected, &loaded);
-    let sae = saelab_sae::format::load_any(&fixture().join("dictionary")).unwrap();
-    let hook = HookPoint::parse(expected["hook"].as_str().unwrap(), &loaded.model.cfg).unwrap();
-    let dictionary = EvalDictionary {
-        input_hook: None,
-        name: "pca".into(),
-        path: "fixture".into(),
-        hook,
-        sae,
-    };
-    // One batch: the reference's legacy mean is over the whole fixture.
-    let options = EvalOptions {
-        batch_windows: windows.len(),
-        ..EvalOptions::default()
-    };
-    let r = evaluate(
-        &loaded.model,
-        &windows,
-        &[dictionary],
-        &options,
-        &mut |_| {},
-    )
-    .unwrap();
-
+    let (r, expected) = evaluate_fixture(&fixture(), "dictionary");
     assert_eq!(r.params.positions_evaluated, 157);
     compare_metrics(&r, &expected);
 }
