@@ -257,6 +257,23 @@ pub fn run(args: Args) -> Result<()> {
     }
     progress.finish();
     let step = set.steps();
+    if step == 0 {
+        bail!(
+            "the data ended before the first full batch of {} tokens: nothing was trained (the \
+             run planned {total_steps} steps); give a larger corpus or cache, or fewer --tokens",
+            run.batch
+        );
+    }
+    let stopped_early = step < total_steps;
+    if stopped_early {
+        eprintln!(
+            "warning: the data ended after {step} of the {total_steps} planned steps ({} of {} \
+             tokens): the dictionaries saw fewer tokens than asked and the lr schedule did not \
+             finish its decay (summary.json: \"stopped_early\")",
+            step * run.batch as u64,
+            total_steps * run.batch as u64
+        );
+    }
     save_checkpoint(&set, &checkpoints, step)?;
     prune_checkpoints(&checkpoints, run.keep_checkpoints)?;
     let final_dir = out.join("final");
@@ -276,6 +293,8 @@ pub fn run(args: Args) -> Result<()> {
     };
     let summary = serde_json::json!({
         "steps": step,
+        "planned_steps": total_steps,
+        "stopped_early": stopped_early,
         "tokens": step * run.batch as u64,
         "seconds": start.elapsed().as_secs_f64(),
         "last_step": set.specs().iter().zip(&last_stats).map(|(spec, s)| {

@@ -406,3 +406,54 @@ fn a_transcoder_trains_live_and_is_evaluated_at_its_output_hook() {
     ]);
     assert!(err.contains("`out_hook`") && err.contains("gated"), "{err}");
 }
+
+/// A corpus that ends before `--tokens`: a run with some steps finishes with a warning and a
+/// summary that says it stopped early; a run with none is an error and writes no dictionary.
+#[test]
+fn a_corpus_shorter_than_tokens_is_said_loudly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("small.txt");
+    let doc = "The quick brown fox jumps over the lazy dog near the river bank today. ";
+    let text: Vec<String> = (0..60).map(|i| format!("{i} {}", doc.repeat(3))).collect();
+    std::fs::write(&corpus, text.join("\n\n")).unwrap();
+    let model = tiny_llama();
+    let run = |out: &Path, batch: &str| {
+        saelab()
+            .args([
+                "train",
+                "--model",
+                &model,
+                "--hook",
+                "blocks.1.hook_resid_post",
+            ])
+            .args(["--tokens", "100000", "--ctx", "64", "--buffer-mib", "16"])
+            .args(["--batch", batch, "--sae", "topk:k=4,width=64"])
+            .arg("--corpus")
+            .arg(&corpus)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
+    let short = tmp.path().join("short");
+    let o = run(&short, "256");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: the data ended after"), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(short.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["stopped_early"], true);
+    assert!(summary["steps"].as_u64().unwrap() < summary["planned_steps"].as_u64().unwrap());
+    let report = std::fs::read_to_string(short.join("report.html")).unwrap();
+    assert!(report.contains("STOPPED EARLY"), "the report says so too");
+
+    let none = tmp.path().join("none");
+    let o = run(&none, "65536");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("nothing was trained"), "{err}");
+    assert!(
+        !none.join("final").exists(),
+        "no untrained dictionary is written"
+    );
+}

@@ -104,6 +104,9 @@ impl RunMetrics {
 #[serde(default)]
 pub struct Summary {
     pub steps: Num,
+    /// Steps the run planned; more than `steps` when the data ended early.
+    pub planned_steps: Num,
+    pub stopped_early: bool,
     pub tokens: Num,
     pub seconds: Num,
     pub holdout: Option<Holdout>,

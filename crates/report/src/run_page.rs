@@ -146,6 +146,12 @@ fn header_line(run_dir: &Path, metrics: &RunMetrics, summary: Option<&Summary>) 
     if summary.is_none() {
         parts.push("no summary.json (still running, or stopped)".into());
     }
+    if let Some(s) = summary.filter(|s| s.stopped_early) {
+        parts.push(format!(
+            "STOPPED EARLY: the data ended before the {} planned steps",
+            s.planned_steps.show_count()
+        ));
+    }
     parts.join(" · ")
 }
 

@@ -241,6 +241,43 @@ impl Sae {
         if let Some(t) = &self.transcoder {
             self.check_transcoder(t)?;
         }
+        self.check_finite()
+    }
+
+    /// A NaN or infinity in any weight would give plausible-looking numbers downstream (NaN
+    /// metrics written as `null`): refused, naming the tensor and the first bad entry.
+    fn check_finite(&self) -> Result<()> {
+        let w = &self.weights;
+        let mut tensors: Vec<(&str, &[f32])> = vec![
+            ("W_enc", &w.w_enc_t),
+            ("b_enc", &w.b_enc),
+            ("W_dec", &w.w_dec),
+            ("b_dec", &w.b_dec),
+        ];
+        match &self.activation {
+            Activation::JumpRelu { threshold } => tensors.push(("threshold", threshold)),
+            Activation::Gated { r_mag, b_mag } => {
+                tensors.push(("r_mag", r_mag));
+                tensors.push(("b_mag", b_mag));
+            }
+            _ => {}
+        }
+        if let Some(skip) = self.transcoder.as_ref().and_then(|t| t.skip.as_ref()) {
+            tensors.push(("W_skip", skip));
+        }
+        for (name, values) in tensors {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                let count = values.iter().filter(|v| !v.is_finite()).count();
+                return Err(SaeError::config(
+                    name,
+                    format!(
+                        "holds {count} non-finite values (the first, {}, at index {i}): the \
+                         dictionary is broken",
+                        values[i]
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -340,3 +340,55 @@ fn reads_a_saelens_v5_topk_cfg() {
         Some("blocks.3.hook_resid_pre")
     );
 }
+
+/// A NaN or infinity in any weight is refused at load, naming the tensor (it used to load
+/// and give plausible numbers, NaN metrics becoming `null` in JSON).
+#[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    use saelab_sae::format::load_any;
+    use saelab_sae::format::tensors::TensorFile;
+    use saelab_sae::SaeWeights;
+    let w = SaeWeights::init_tied(4, 8, 1.0, 1);
+    let sae = Sae::new(
+        w,
+        Activation::JumpRelu {
+            threshold: vec![0.1; 8],
+        },
+    )
+    .unwrap();
+    for (tensor, shape) in [
+        ("W_enc", vec![4, 8]),
+        ("b_enc", vec![8]),
+        ("W_dec", vec![8, 4]),
+        ("b_dec", vec![4]),
+        ("threshold", vec![8]),
+    ] {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let dir = tempfile::tempdir().unwrap();
+            sae.save(dir.path()).unwrap();
+            let path = dir.path().join(WEIGHTS_FILE);
+            let file = TensorFile::open(&path).unwrap();
+            let names = ["W_enc", "b_enc", "W_dec", "b_dec", "threshold"];
+            let shapes = [vec![4, 8], vec![8], vec![8, 4], vec![4], vec![8]];
+            let mut values: Vec<Vec<f32>> = names
+                .iter()
+                .zip(&shapes)
+                .map(|(n, s)| file.read(n, s).unwrap())
+                .collect();
+            let i = names.iter().position(|n| *n == tensor).unwrap();
+            values[i][shape.iter().product::<usize>() - 1] = bad;
+            let tensors: Vec<(&str, Vec<usize>, &[f32])> = names
+                .iter()
+                .zip(&shapes)
+                .zip(&values)
+                .map(|((n, s), v)| (*n, s.clone(), v.as_slice()))
+                .collect();
+            std::fs::write(&path, to_bytes(&path, &tensors).unwrap()).unwrap();
+            let msg = load_any(dir.path()).expect_err("accepted").to_string();
+            assert!(
+                msg.contains(&format!("`{tensor}`")) && msg.contains("non-finite"),
+                "{tensor} = {bad}: {msg}"
+            );
+        }
+    }
+}
