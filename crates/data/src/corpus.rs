@@ -199,6 +199,9 @@ fn open_path(path: &Path, options: &CorpusOptions) -> Result<Source> {
     } else {
         vec![path.to_path_buf()]
     };
+    if options.format.is_none() {
+        refuse_mixed_kinds(path, &files)?;
+    }
     let format = match options.format {
         Some(f) => f,
         None if files.iter().any(|f| has_extension(f, &PARQUET_EXTENSIONS)) => Format::Parquet,
@@ -262,6 +265,34 @@ fn open_path(path: &Path, options: &CorpusOptions) -> Result<Source> {
             },
         },
     })
+}
+
+/// A folder holding data files of more than one kind (`.parquet`, `.jsonl`, `.txt`) would
+/// have only one kind read: refused, so that no file is silently left out. Other files (a
+/// README) do not count.
+fn refuse_mixed_kinds(path: &Path, files: &[PathBuf]) -> Result<()> {
+    let kinds: Vec<String> = [
+        ("Parquet", &PARQUET_EXTENSIONS[..]),
+        ("JSONL", &JSONL_EXTENSIONS[..]),
+        ("text", &[".txt"][..]),
+    ]
+    .iter()
+    .filter_map(|(name, exts)| {
+        let n = files.iter().filter(|f| has_extension(f, exts)).count();
+        (n > 0).then(|| format!("{n} {name} ({})", exts.join(", ")))
+    })
+    .collect();
+    if kinds.len() > 1 {
+        return Err(DataError::invalid(
+            path.display().to_string(),
+            format!(
+                "the folder holds files of several kinds ({}), and only one kind would be read: \
+                 give --format (text, jsonl, parquet), or keep one kind per folder",
+                kinds.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 struct NonEmpty {

@@ -130,3 +130,35 @@ fn a_large_text_file_streams() {
         .count();
     assert_eq!(n, 200_000);
 }
+
+/// A folder of several data kinds used to read one kind silently; now it is refused
+/// unless a format is chosen. A README beside JSONL files does not count.
+#[test]
+fn a_folder_of_mixed_kinds_needs_a_format() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.txt", "plain text");
+    write(dir.path(), "b.jsonl", "{\"text\": \"json\"}\n");
+    let err = read(dir.path(), &CorpusOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("several kinds") && err.contains("1 JSONL") && err.contains("1 text"),
+        "{err}"
+    );
+    let jsonl = CorpusOptions {
+        format: Some(Format::Jsonl),
+        ..Default::default()
+    };
+    assert_eq!(texts(&read(dir.path(), &jsonl).unwrap()), ["json"]);
+    write_parquet(&dir.path().join("c.parquet"), &[Some("pq")], 1);
+    let err = read(dir.path(), &CorpusOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("1 Parquet"), "{err}");
+
+    let readme = tempfile::tempdir().unwrap();
+    write(readme.path(), "README.md", "about this data");
+    write(readme.path(), "d.jsonl", "{\"text\": \"only\"}\n");
+    let docs = read(readme.path(), &CorpusOptions::default()).unwrap();
+    assert_eq!(texts(&docs), ["only"]);
+}
