@@ -644,13 +644,19 @@ impl Source {
 
     /// The training batches, shuffled through the run's buffer.
     pub fn token_batches(&self, run: &RunConfig) -> Result<ActivationBuffer> {
+        let stream = self.stream(run, None)?;
+        let mut bytes = run.buffer_bytes()?;
+        if self.live.is_some() {
+            let row = ActivationBuffer::bytes_per_row(stream.layout(), 1);
+            bytes = live_buffer_bytes(bytes, self.training_tokens, run.batch, run.ctx, row);
+        }
         let config = BufferConfig {
-            bytes: run.buffer_bytes()?,
+            bytes,
             shape: BatchShape::Tokens(run.batch),
             seed: run.seed,
             include_special: false,
         };
-        ActivationBuffer::new(self.stream(run, None)?, config).context("--buffer-mib")
+        ActivationBuffer::new(stream, config).context("--buffer-mib")
     }
 
     /// The activation windows: training windows, or with `holdout` the held-out ones.
@@ -689,6 +695,18 @@ impl Source {
     }
 }
 
+/// A live run's buffer: at most what the run trains on (its tokens, one more batch and one
+/// window for the refill). The buffer fills before the first step, and a full 1 GiB buffer
+/// would make the model run far past a small `--tokens` first, looking hung. A cache keeps
+/// the whole `--buffer-mib` (reading it is cheap, and its runs reproduce as they did).
+fn live_buffer_bytes(bytes: usize, tokens: u64, batch: usize, ctx: usize, row: usize) -> usize {
+    let rows = usize::try_from(tokens)
+        .unwrap_or(usize::MAX)
+        .saturating_add(batch)
+        .saturating_add(ctx);
+    bytes.min(rows.saturating_mul(row))
+}
+
 /// The stream with only `hooks`, in that order.
 fn select_hooks(stream: WindowStream, hooks: &[(String, usize)]) -> WindowStream {
     let layout = stream.layout().clone();
@@ -721,4 +739,20 @@ fn select_hooks(stream: WindowStream, hooks: &[(String, usize)]) -> WindowStream
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     saelab_data::cache::manifest::write_atomically(path, bytes)
         .with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::live_buffer_bytes;
+
+    #[test]
+    fn a_live_buffer_holds_no_more_than_the_run_trains_on() {
+        let gib = 1 << 30;
+        // 40,960 tokens of 2,316-byte rows: 45 MiB, not 1 GiB.
+        let bytes = live_buffer_bytes(gib, 40_960, 4096, 128, 2316);
+        assert_eq!(bytes, (40_960 + 4096 + 128) * 2316);
+        // A long run keeps the whole buffer; sizes that overflow saturate.
+        assert_eq!(live_buffer_bytes(gib, 100_000_000, 4096, 128, 2316), gib);
+        assert_eq!(live_buffer_bytes(gib, u64::MAX, usize::MAX, 128, 2316), gib);
+    }
 }
