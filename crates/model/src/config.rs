@@ -141,8 +141,18 @@ impl ModelConfig {
                 self.rotary_dim, self.d_head
             ));
         }
-        if self.norm_eps.is_nan() || self.norm_eps <= 0.0 {
-            return Err("norm epsilon must be positive".into());
+        if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
+            return Err(format!(
+                "norm epsilon = {} must be a positive number",
+                self.norm_eps
+            ));
+        }
+        // A NaN or infinite rotary base gives NaN angles, and every logit after them is NaN.
+        if self.rotary_dim > 0 && !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return Err(format!(
+                "rope theta (rotary base) = {} must be a positive number",
+                self.rope_theta
+            ));
         }
         Ok(())
     }

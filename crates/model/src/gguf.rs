@@ -98,23 +98,56 @@ impl GgufFile {
     }
 
     /// A truncated file still has a readable header; catch it before reading any tensor.
+    /// So are tensors that would read bytes that are not theirs: an offset off the file's
+    /// alignment, a shape that does not fill whole quantisation blocks, or a range running
+    /// into the next tensor (a type changed to a wider one reads its neighbour's data).
     fn check_tensor_bounds(&self) -> Result<()> {
         let len = self
             .file
             .metadata()
             .map_err(|e| ModelError::file(&self.path, e.to_string()))?
             .len();
+        let align = match self.metadata("general.alignment") {
+            Some(Value::U32(a)) if *a > 0 => u64::from(*a),
+            _ => 32,
+        };
+        let corrupt = |message: String| ModelError::file(&self.path, message);
+        let mut ranges = Vec::with_capacity(self.content.tensor_infos.len());
         for (name, info) in &self.content.tensor_infos {
             let dtype = info.ggml_dtype;
-            let bytes = info.shape.elem_count() / dtype.block_size() * dtype.type_size();
-            let end = self.content.tensor_data_offset + info.offset + bytes as u64;
+            let elems = info.shape.elem_count();
+            if !elems.is_multiple_of(dtype.block_size()) {
+                return Err(corrupt(format!(
+                    "tensor `{name}`: {elems} values do not fill whole {dtype:?} blocks of {}",
+                    dtype.block_size()
+                )));
+            }
+            if !info.offset.is_multiple_of(align) {
+                return Err(corrupt(format!(
+                    "tensor `{name}` starts at offset {}, not a multiple of the file's alignment \
+                     {align}: the file is corrupt",
+                    info.offset
+                )));
+            }
+            let bytes = (elems / dtype.block_size()) as u64 * dtype.type_size() as u64;
+            let start = self.content.tensor_data_offset.saturating_add(info.offset);
+            let end = start.saturating_add(bytes);
             if end > len {
-                return Err(ModelError::file(
-                    &self.path,
-                    format!(
-                        "truncated: tensor `{name}` ends at byte {end} but the file has {len} bytes"
-                    ),
-                ));
+                return Err(corrupt(format!(
+                    "truncated: tensor `{name}` ends at byte {end} but the file has {len} bytes"
+                )));
+            }
+            ranges.push((start, end, name.as_str(), dtype));
+        }
+        ranges.sort_unstable_by_key(|r| r.0);
+        for pair in ranges.windows(2) {
+            let ((_, end, a, dtype), (start, _, b, _)) = (pair[0], pair[1]);
+            if end > start {
+                return Err(corrupt(format!(
+                    "tensor `{a}` ({dtype:?}) runs {} bytes into tensor `{b}`: its type or \
+                     shape is wrong, the file is corrupt",
+                    end - start
+                )));
             }
         }
         Ok(())

@@ -92,6 +92,19 @@ impl WeightSource for SafetensorsDir {
             .files
             .load(name, &Device::Cpu)
             .map_err(|e| ModelError::file(&self.dir, format!("tensor `{name}`: {e}")))?;
+        // An integer tensor would convert to floats without complaint and give garbage.
+        if !matches!(
+            t.dtype(),
+            DType::F32 | DType::F16 | DType::BF16 | DType::F64
+        ) {
+            return Err(ModelError::file(
+                &self.dir,
+                format!(
+                    "tensor `{name}` holds {:?} values; model weights must be floating point",
+                    t.dtype()
+                ),
+            ));
+        }
         Ok(t.to_dtype(DType::F32)?)
     }
 }

@@ -198,3 +198,47 @@ fn huge_sizes_in_config_json_are_refused_before_allocating() {
         }
     }
 }
+
+/// A rotary base that is zero, negative or beyond f32 (infinite once read) gave NaN angles
+/// and NaN logits with exit 0: refused at load, naming it.
+#[test]
+fn an_impossible_rotary_base_is_refused() {
+    for value in [
+        serde_json::json!(0.0),
+        serde_json::json!(-10000.0),
+        serde_json::json!(1e39),
+    ] {
+        let dir = copy_fixture("llama");
+        let path = dir.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config["rope_theta"] = value.clone();
+        std::fs::write(&path, config.to_string()).unwrap();
+        let msg = load_err(dir.path());
+        assert!(msg.contains("rope theta"), "rope_theta = {value}: {msg}");
+    }
+}
+
+/// An integer tensor among the weights used to be converted to floats silently and give
+/// garbage with exit 0: refused, naming the tensor and its type.
+#[test]
+fn an_integer_weight_tensor_is_refused() {
+    use candle_core::{DType, Device, Tensor};
+    let dir = copy_fixture("llama");
+    let path = dir.path().join("model.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let name = tensors
+        .keys()
+        .find(|k| k.contains("embed_tokens"))
+        .expect("an embedding")
+        .clone();
+    let mut changed = tensors.clone();
+    let ints: Tensor = tensors[&name].to_dtype(DType::I64).unwrap();
+    changed.insert(name.clone(), ints);
+    candle_core::safetensors::save(&changed, &path).unwrap();
+    let msg = load_err(dir.path());
+    assert!(
+        msg.contains(&name) && msg.contains("floating point"),
+        "{msg}"
+    );
+}

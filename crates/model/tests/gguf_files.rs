@@ -240,3 +240,40 @@ fn missing_tensor_is_named() {
         "{msg}"
     );
 }
+
+/// Header fields that make a tensor read bytes that are not its own used to load and give
+/// garbage: a type changed to a wider one (it runs into the next tensor) and an offset off
+/// the alignment are refused, naming the tensor.
+#[test]
+fn tensors_reading_past_their_own_bytes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.gguf");
+    let tensors = [
+        ("a", [ROWS, COLS], 1u32, f16s().0),
+        ("b", [ROWS, COLS], 1u32, f16s().0),
+    ];
+    write_gguf(&path, b"GGUF", &tensors);
+    GgufFile::open(&path).expect("the file as written is sound");
+    let good = std::fs::read(&path).unwrap();
+    // Header: magic, version, counts (24 bytes); per tensor: name length (8), name, dims
+    // count (4), two dims (16), type (4), offset (8).
+    let entry = 8 + 1 + 4 + 16 + 4 + 8;
+    let type_of_a = 24 + 8 + 1 + 4 + 16;
+    let offset_of_b = 24 + entry + 8 + 1 + 4 + 16 + 4;
+
+    let mut wider = good.clone();
+    wider[type_of_a..type_of_a + 4].copy_from_slice(&0u32.to_le_bytes()); // F16 → F32
+    std::fs::write(&path, &wider).unwrap();
+    let msg = open_err(&path);
+    assert!(
+        msg.contains("`a`") && msg.contains("runs") && msg.contains("`b`"),
+        "{msg}"
+    );
+
+    let mut unaligned = good.clone();
+    let at = u64::from_le_bytes(good[offset_of_b..offset_of_b + 8].try_into().unwrap());
+    unaligned[offset_of_b..offset_of_b + 8].copy_from_slice(&(at + 4).to_le_bytes());
+    std::fs::write(&path, &unaligned).unwrap();
+    let msg = open_err(&path);
+    assert!(msg.contains("`b`") && msg.contains("alignment"), "{msg}");
+}
