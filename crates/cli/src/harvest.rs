@@ -64,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         bail!("--tokens must be positive");
     }
     saelab_data::activations::check_distinct_hooks(&args.hook).context("--hook")?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("--out {}", args.out.display()))?;
+    run_folder::create(&args.out, "--out")?;
     // Held until the harvest returns: a second harvest into this folder is refused.
     let _lock = run_folder::lock(&args.out, "--out")?;
     let corpus = args.corpus.open()?;

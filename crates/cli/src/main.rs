@@ -104,6 +104,13 @@ fn main() -> ExitCode {
     // each time (full forward 345 → 403 tokens/s when measured).
     // SAFETY: setting an option has no preconditions.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // candle captures a backtrace into every error when RUST_BACKTRACE is set (as it often
+    // is in CI), and its message then prints some 50 lines of frames. RUST_LIB_BACKTRACE
+    // governs such captures ahead of RUST_BACKTRACE, which still applies to panics.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        // SAFETY: no other thread exists yet to read the environment concurrently.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
+    }
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stops early (`saelab hooks | head`) is not an error.

@@ -13,6 +13,18 @@ pub struct FolderLock {
     _dir: File,
 }
 
+/// Creates the output folder `dir` (and its parents); a file in its place is named as such
+/// rather than reported as "File exists".
+pub fn create(dir: &Path, flag: &str) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(
+            "{flag} {} is a file; give a folder (it is created if missing)",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("{flag} {}", dir.display()))
+}
+
 /// Locks `dir` (which must exist) for this process, or refuses: `flag` names the option
 /// that chose the folder.
 pub fn lock(dir: &Path, flag: &str) -> Result<FolderLock> {

@@ -135,7 +135,7 @@ pub fn run(args: Args) -> Result<()> {
         // Settings are checked before the folder is created, so a refused run leaves nothing.
         let run = from_args(&args)?;
         run.check()?;
-        std::fs::create_dir_all(&out).with_context(|| format!("--out {}", out.display()))?;
+        run_folder::create(&out, "--out")?;
         _lock = run_folder::lock(&out, "--out")?;
         run_folder::refuse_foreign(&out, "--out", "a training run", is_run_file)?;
         if out.join(CONFIG).exists() {

@@ -161,3 +161,31 @@ fn bad_input_gets_a_clear_error_and_no_panic() {
         "{err}"
     );
 }
+
+/// With RUST_BACKTRACE=1 (common in CI), an error from candle carried some 50 lines of
+/// frames; the message is one line, and RUST_BACKTRACE still applies to panics.
+#[test]
+fn errors_carry_no_backtrace_under_rust_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.gguf");
+    // A GGUF v3 header that declares 272 tensors and 33 metadata entries, then ends.
+    let mut bytes = b"GGUF".to_vec();
+    bytes.extend_from_slice(&3u32.to_le_bytes());
+    bytes.extend_from_slice(&272u64.to_le_bytes());
+    bytes.extend_from_slice(&33u64.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_saelab"))
+        .args(["generate", "--prompt", "hi", "--model"])
+        .arg(&path)
+        .env("RUST_BACKTRACE", "1")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("cut.gguf") && err.contains("GGUF header"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}

@@ -313,3 +313,31 @@ fn assert_refused_as_in_use(o: &std::process::Output, folder: &std::path::Path) 
     );
     assert_eq!(std::fs::read_dir(folder).unwrap().count(), 0);
 }
+
+/// `--out` naming a file said only "File exists (os error 17)"; it says the path is a file.
+#[test]
+fn an_output_folder_that_is_a_file_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("taken");
+    std::fs::write(&file, b"a file").unwrap();
+    let o = train(&file, "topk:k=4,width=64", &["--tokens", "256"])
+        .output()
+        .unwrap();
+    let err = fails(&o);
+    assert!(err.contains("is a file; give a folder"), "{err}");
+    let o = saelab()
+        .args(["harvest", "--model", &tiny_llama(), "--hook", HOOK])
+        .args([
+            "--corpus", "fortunes", "--tokens", "256", "--ctx", "64", "--out",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let err = fails(&o);
+    assert!(err.contains("is a file; give a folder"), "{err}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"a file",
+        "the file is untouched"
+    );
+}

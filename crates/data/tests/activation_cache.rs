@@ -184,12 +184,16 @@ fn a_complete_harvest_is_not_redone_and_other_settings_are_refused() {
         err.contains("manifest.json") && err.contains("dtype"),
         "{err}"
     );
+    // Another window length changes the window count too: the length is named, first
+    // (the count used to be the only field named).
     let mut longer = spec(&model, CacheDtype::F16);
     longer.window.len = 32;
+    longer.max_windows = longer.max_windows.map(|w| w / 2);
     let err = run_harvest(&model, longer, dir.path())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("window"), "{err}");
+    let (len, count) = (err.find("window.len"), err.find("max_windows"));
+    assert!(len.is_some() && count.is_some() && len < count, "{err}");
 }
 
 #[test]

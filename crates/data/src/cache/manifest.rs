@@ -45,16 +45,38 @@ impl HarvestSpec {
         }
     }
 
-    /// Names the first field where `other` differs, for a refused resume.
+    /// Names every field where `other` differs (inside `window` too), for a refused resume;
+    /// the window count comes last, as it follows from the others (`--tokens` and `--ctx`).
     pub fn first_difference(&self, other: &HarvestSpec) -> Option<String> {
-        let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) =
-            (serde_json::to_value(self), serde_json::to_value(other))
-        else {
+        let (Ok(a), Ok(b)) = (serde_json::to_value(self), serde_json::to_value(other)) else {
             return Some("(unreadable)".into());
         };
-        a.iter().find_map(|(key, value)| {
-            let theirs = b.get(key).cloned().unwrap_or(serde_json::Value::Null);
-            (theirs != *value).then(|| format!("{key}: cached {value}, asked for {theirs}"))
+        let mut differences: Vec<(bool, String)> = Vec::new();
+        let mut compare = |key: String, ours: &serde_json::Value, theirs: &serde_json::Value| {
+            if ours != theirs {
+                let last = key == "max_windows";
+                differences.push((last, format!("{key}: cached {ours}, asked for {theirs}")));
+            }
+        };
+        let null = serde_json::Value::Null;
+        for (key, value) in a.as_object().into_iter().flatten() {
+            let theirs = b.get(key).unwrap_or(&null);
+            match (value, theirs) {
+                (serde_json::Value::Object(inner), serde_json::Value::Object(other_inner)) => {
+                    for (k, v) in inner {
+                        compare(format!("{key}.{k}"), v, other_inner.get(k).unwrap_or(&null));
+                    }
+                }
+                _ => compare(key.clone(), value, theirs),
+            }
+        }
+        differences.sort_by_key(|(last, _)| *last);
+        (!differences.is_empty()).then(|| {
+            differences
+                .into_iter()
+                .map(|(_, d)| d)
+                .collect::<Vec<_>>()
+                .join("; ")
         })
     }
 }
