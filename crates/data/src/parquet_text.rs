@@ -17,6 +17,7 @@ use parquet::schema::types::ColumnDescPtr;
 use crate::document::{Document, Documents};
 use crate::error::{DataError, Result};
 use crate::fuse::next_until_error;
+use saelab_model::panic_guard::quietly;
 
 /// Rows decoded per read: bounds memory to a batch of documents, not a row group.
 const BATCH_ROWS: usize = 256;
@@ -231,7 +232,17 @@ impl Iterator for ParquetFile {
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut done = self.done;
-        let item = next_until_error(&mut done, || self.next_document());
+        let path = self.path.clone();
+        // The parquet crate panics on some corrupt lengths and offsets (found by mutation
+        // testing): that is this file's error, not a crash.
+        let item = next_until_error(&mut done, || {
+            quietly(|| self.next_document()).unwrap_or_else(|| {
+                Err(DataError::parquet(
+                    &path,
+                    "the Parquet reader failed on this file: it is corrupt",
+                ))
+            })
+        });
         self.done = done;
         item
     }

@@ -8,6 +8,7 @@ use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{ModelError, Result};
+use crate::panic_guard::quietly;
 use crate::weights::WeightSource;
 
 pub struct GgufFile {
@@ -68,7 +69,13 @@ impl GgufFile {
         }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| ModelError::file(path, e.to_string()))?;
-        let content = Content::read(&mut file).map_err(|e| {
+        let read = quietly(|| Content::read(&mut file)).ok_or_else(|| {
+            ModelError::file(
+                path,
+                "cannot read the GGUF header: a size in it is impossible; the file is corrupt",
+            )
+        })?;
+        let content = read.map_err(|e| {
             let msg = e.to_string();
             match msg.strip_prefix("unknown dtype for tensor ") {
                 Some(id) => {
@@ -235,13 +242,16 @@ impl WeightSource for GgufFile {
                 format!("tensor `{name}` is missing"),
             ));
         }
-        let q = self
-            .content
-            .tensor(&mut self.file, name, &Device::Cpu)
-            .map_err(|e| ModelError::file(&self.path, format!("tensor `{name}`: {e}")))?;
-        let t = q
-            .dequantize(&Device::Cpu)
-            .map_err(|e| ModelError::file(&self.path, format!("tensor `{name}`: {e}")))?;
+        let (content, file) = (&self.content, &mut self.file);
+        let read = quietly(|| {
+            content
+                .tensor(file, name, &Device::Cpu)
+                .and_then(|q| q.dequantize(&Device::Cpu))
+        })
+        .ok_or_else(|| {
+            ModelError::file(&self.path, format!("tensor `{name}`: the file is corrupt"))
+        })?;
+        let t = read.map_err(|e| ModelError::file(&self.path, format!("tensor `{name}`: {e}")))?;
         Ok(t.to_dtype(DType::F32)?)
     }
 }

@@ -20,6 +20,7 @@ pub mod linear;
 pub mod llama;
 pub mod load;
 pub mod neox;
+pub mod panic_guard;
 pub mod simd;
 pub mod summary;
 pub mod tokenizer;

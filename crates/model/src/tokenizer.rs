@@ -73,8 +73,25 @@ impl TextTokenizer {
                 "missing (a model folder needs tokenizer.json)",
             ));
         }
-        let inner = tokenizers::Tokenizer::from_file(path)
+        let text = std::fs::read_to_string(path)
             .map_err(|e| ModelError::file(path, format!("cannot read the tokenizer: {e}")))?;
+        // Malformed JSON is named here: the tokenizers crate unwraps some of its own parse
+        // errors (inside a `decoder`) and would panic on it.
+        serde_json::from_str::<serde_json::Value>(&text)
+            .map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
+        let parsed = crate::panic_guard::quietly(|| text.parse::<tokenizers::Tokenizer>());
+        let inner = match parsed {
+            Some(r) => {
+                r.map_err(|e| ModelError::file(path, format!("cannot read the tokenizer: {e}")))?
+            }
+            None => {
+                return Err(ModelError::file(
+                    path,
+                    "cannot read the tokenizer: the tokenizers library failed on this file \
+                     (it is malformed)",
+                ))
+            }
+        };
         let mut special: BTreeSet<u32> = inner
             .get_added_tokens_decoder()
             .into_iter()

@@ -1,0 +1,394 @@
+//! Bounded mutation testing of every file reader, run in CI: sound files (the test fixtures,
+//! and a cache, an eval JSON and a GGUF made here) get random corruptions (bit flips, bytes
+//! overwritten with 0, 0xFF and other edge values, truncation, repeated and inserted runs,
+//! numbers in text replaced by huge, negative or non-finite ones), and each reader must
+//! return a value or an error: a panic fails the test, naming the reader, file and seed, and
+//! an abort (an allocation sized from a corrupt field) kills it. `SAELAB_MUTATIONS` sets the
+//! number of corruptions per reader (default 150) and `SAELAB_MUTATION_SEED` shifts every
+//! seed; RELIABILITY.md records longer runs.
+
+mod common;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use common::{saelab, stderr, tiny_llama};
+use saelab_model::{Batch, Hooks};
+use saelab_sae::Dictionary;
+
+fn mutations() -> u64 {
+    std::env::var("SAELAB_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150)
+}
+
+/// SplitMix64: a seeded stream, so that any failure replays from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+const EDGE_BYTES: [u8; 6] = [0x00, 0xFF, 0x7F, 0x80, 0x01, 0xFE];
+const EDGE_NUMBERS: [&str; 7] = [
+    "0",
+    "-1",
+    "4294967297",
+    "18446744073709551615",
+    "1e400",
+    "-1e400",
+    "99999999999999999999999",
+];
+
+/// One random corruption of `bytes`.
+fn mutate(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let len = out.len().max(1);
+    match rng.below(6) {
+        0 => {
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(len);
+                if let Some(b) = out.get_mut(i) {
+                    *b ^= 1 << rng.below(8);
+                }
+            }
+        }
+        1 => {
+            let value = EDGE_BYTES[rng.below(EDGE_BYTES.len())];
+            let start = rng.below(len);
+            for b in out.iter_mut().skip(start).take(1 + rng.below(8)) {
+                *b = value;
+            }
+        }
+        2 => out.truncate(rng.below(len)),
+        3 => {
+            let start = rng.below(len);
+            let end = (start + 1 + rng.below(64)).min(out.len());
+            let chunk: Vec<u8> = out.get(start..end).unwrap_or_default().to_vec();
+            let at = rng.below(len);
+            out.splice(at.min(out.len())..at.min(out.len()), chunk);
+        }
+        4 => {
+            let at = rng.below(len).min(out.len());
+            let junk: Vec<u8> = (0..1 + rng.below(16)).map(|_| rng.next() as u8).collect();
+            out.splice(at..at, junk);
+        }
+        _ => {
+            // A run of ASCII digits becomes an edge number (sizes, counts, offsets in text).
+            let digits: Vec<usize> = (0..out.len())
+                .filter(|&i| out[i].is_ascii_digit())
+                .collect();
+            if let Some(&start) = digits.get(rng.below(digits.len())) {
+                let end = (start..out.len())
+                    .find(|&i| !out[i].is_ascii_digit())
+                    .unwrap_or(out.len());
+                let number = EDGE_NUMBERS[rng.below(EDGE_NUMBERS.len())];
+                out.splice(start..end, number.bytes());
+            }
+        }
+    }
+    out
+}
+
+/// A copy of folder `src` in a temp dir, with the names of its files.
+fn copy(src: &Path) -> (tempfile::TempDir, Vec<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        if entry.path().is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            std::fs::copy(entry.path(), tmp.path().join(&name)).unwrap();
+            names.push(name);
+        }
+    }
+    names.sort();
+    (tmp, names)
+}
+
+/// `mutations()` corruptions of the files `names` in `dir` (one file at a time, restored
+/// after), each given to `read`. Returns the panics, with what replays them.
+fn corrupt_each(
+    reader: &str,
+    dir: &Path,
+    names: &[String],
+    seed: u64,
+    read: &dyn Fn(&Path),
+) -> Vec<String> {
+    let originals: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(dir.join(n)).unwrap())
+        .collect();
+    let mut panics = Vec::new();
+    let shift: u64 = std::env::var("SAELAB_MUTATION_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let seed = seed.wrapping_add(shift.wrapping_mul(1000));
+    let mut rng = Rng(seed);
+    for i in 0..mutations() {
+        let which = rng.below(names.len());
+        let path = dir.join(&names[which]);
+        std::fs::write(&path, mutate(&originals[which], &mut rng)).unwrap();
+        if catch_unwind(AssertUnwindSafe(|| read(dir))).is_err() {
+            panics.push(format!(
+                "{reader}: {} (seed {seed}, mutation {i})",
+                names[which]
+            ));
+        }
+        std::fs::write(&path, &originals[which]).unwrap();
+    }
+    panics
+}
+
+fn assert_no_panics(panics: Vec<String>) {
+    assert!(
+        panics.is_empty(),
+        "readers panicked on corrupt input:\n{}",
+        panics.join("\n")
+    );
+}
+
+fn sae_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sae/tests/fixtures/peers")
+}
+
+/// Every dictionary layout (SAELens, dictionary_learning `ae.pt`, sparsify, transcoders):
+/// load, then encode and decode a few rows.
+#[test]
+fn dictionary_readers_survive_corrupt_files() {
+    let mut panics = Vec::new();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(sae_fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir() && !p.ends_with("bad"))
+        .collect();
+    folders.sort();
+    for (k, folder) in folders.iter().enumerate() {
+        let (tmp, mut names) = copy(folder);
+        names.retain(|n| n != "expected.json");
+        let reader = format!("dictionary {}", folder.display());
+        panics.extend(corrupt_each(
+            &reader,
+            tmp.path(),
+            &names,
+            k as u64,
+            &|dir| {
+                if let Ok(sae) = saelab_sae::format::load_any(dir) {
+                    let x = vec![0.25f32; 3 * sae.d_in()];
+                    let _ = sae.forward(&x);
+                }
+            },
+        ));
+    }
+    assert_no_panics(panics);
+}
+
+fn model_fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/tiny")
+}
+
+/// HF model folders (config.json, safetensors, tokenizer.json) of the three families: load,
+/// tokenize and run a short forward.
+#[test]
+fn model_folder_readers_survive_corrupt_files() {
+    let mut panics = Vec::new();
+    for (k, family) in ["llama", "gpt2", "gpt_neox"].iter().enumerate() {
+        let (tmp, names) = copy(&model_fixtures().join(family));
+        panics.extend(corrupt_each(
+            &format!("model {family}"),
+            tmp.path(),
+            &names,
+            100 + k as u64,
+            &|dir| {
+                if let Ok(m) = saelab_model::load(Some(dir.to_str().unwrap())) {
+                    let ids = m.tokenizer.encode("a short text").unwrap_or_default();
+                    if !ids.is_empty() {
+                        let _ = m.model.forward(&Batch::single(&ids), &mut Hooks::logits());
+                    }
+                }
+            },
+        ));
+    }
+    assert_no_panics(panics);
+}
+
+/// A GGUF v3 file: metadata (architecture, sizes) and two F32 tensors, aligned to 32.
+fn small_gguf() -> Vec<u8> {
+    let mut out = b"GGUF".to_vec();
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&2u64.to_le_bytes());
+    out.extend_from_slice(&2u64.to_le_bytes());
+    let string = |out: &mut Vec<u8>, s: &str| {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    };
+    string(&mut out, "general.architecture");
+    out.extend_from_slice(&8u32.to_le_bytes());
+    string(&mut out, "llama");
+    string(&mut out, "llama.block_count");
+    out.extend_from_slice(&4u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, name) in ["token_embd.weight", "output_norm.weight"]
+        .iter()
+        .enumerate()
+    {
+        string(&mut out, name);
+        out.extend_from_slice(&2u32.to_le_bytes());
+        out.extend_from_slice(&8u64.to_le_bytes());
+        out.extend_from_slice(&4u64.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(i as u64 * 128).to_le_bytes());
+    }
+    while !out.len().is_multiple_of(32) {
+        out.push(0);
+    }
+    for v in 0..64 {
+        out.extend_from_slice(&(v as f32 * 0.5).to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn the_gguf_reader_survives_corrupt_files() {
+    use saelab_model::weights::WeightSource;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("m.gguf"), small_gguf()).unwrap();
+    let names = vec!["m.gguf".to_string()];
+    assert_no_panics(corrupt_each("gguf", tmp.path(), &names, 200, &|dir| {
+        if let Ok(mut g) = saelab_model::gguf::GgufFile::open(&dir.join("m.gguf")) {
+            for name in ["token_embd.weight", "output_norm.weight"] {
+                let _ = g.tensor(name);
+            }
+            let _ = g.string("general.architecture");
+        }
+        // The full loader too: metadata read into a model config.
+        let _ = saelab_model::load(Some(dir.join("m.gguf").to_str().unwrap()));
+    }));
+}
+
+/// JSONL, Parquet and text corpora: every document read.
+#[test]
+fn corpus_readers_survive_corrupt_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lines: Vec<String> = (0..20)
+        .map(|i| format!("{{\"text\": \"document {i} with some words\", \"n\": {i}}}"))
+        .collect();
+    std::fs::write(tmp.path().join("c.jsonl"), lines.join("\n")).unwrap();
+    std::fs::write(tmp.path().join("t.txt"), "one doc\n\nanother doc\n").unwrap();
+    std::fs::copy(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../data/tests/fixtures/pyarrow_snappy.parquet"),
+        tmp.path().join("p.parquet"),
+    )
+    .unwrap();
+    let mut panics = Vec::new();
+    for (k, name) in ["c.jsonl", "t.txt", "p.parquet"].iter().enumerate() {
+        let file = vec![name.to_string()];
+        panics.extend(corrupt_each(
+            "corpus",
+            tmp.path(),
+            &file,
+            300 + k as u64,
+            &|dir| {
+                let path = dir.join(name);
+                if let Ok(corpus) = saelab_data::Corpus::open(
+                    path.to_str().unwrap(),
+                    &saelab_data::CorpusOptions::default(),
+                ) {
+                    for doc in corpus.documents().take(1000) {
+                        if doc.is_err() {
+                            break;
+                        }
+                    }
+                }
+            },
+        ));
+    }
+    assert_no_panics(panics);
+}
+
+/// A cache harvested from the tiny model: its manifest and shards, read back without the
+/// sha256 check (so that corrupt bytes reach the decoder rather than the checksum).
+#[test]
+fn the_cache_reader_survives_corrupt_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let o = saelab()
+        .args(["harvest", "--model", &tiny_llama(), "--corpus", "fortunes"])
+        .args([
+            "--hook",
+            "blocks.1.hook_resid_post",
+            "--tokens",
+            "512",
+            "--ctx",
+            "32",
+        ])
+        .args(["--dtype", "f16", "--out"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (copy_dir, names) = copy(&cache);
+    assert_no_panics(corrupt_each(
+        "cache",
+        copy_dir.path(),
+        &names,
+        400,
+        &|dir| {
+            if let Ok(c) = saelab_data::cache::ActivationCache::open(dir) {
+                let options = saelab_data::cache::ReadOptions {
+                    verify: false,
+                    ..Default::default()
+                };
+                for w in c.windows(options) {
+                    if w.is_err() {
+                        break;
+                    }
+                }
+            }
+        },
+    ));
+}
+
+/// An eval JSON rendered into the report page.
+#[test]
+fn the_report_survives_corrupt_eval_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dict = tmp.path().join("dict");
+    let w = saelab_sae::SaeWeights::init_tied(32, 64, 1.0, 1);
+    let mut sae = saelab_sae::Sae::new(w, saelab_sae::Activation::TopK { k: 4 }).unwrap();
+    sae.metadata.hook_name = Some("blocks.1.hook_resid_post".into());
+    sae.save(&dict).unwrap();
+    let json = tmp.path().join("eval").join("eval.json");
+    std::fs::create_dir_all(json.parent().unwrap()).unwrap();
+    let o = saelab()
+        .args(["eval", "--model", &tiny_llama(), "--corpus", "fortunes"])
+        .args(["--tokens", "128", "--ctx", "32", "--sae"])
+        .arg(&dict)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names = vec!["eval.json".to_string()];
+    let dir = json.parent().unwrap();
+    assert_no_panics(corrupt_each("report", dir, &names, 500, &|dir| {
+        if let Ok(text) = std::fs::read_to_string(dir.join("eval.json")) {
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                let _ = saelab_report::render_eval(&value);
+            }
+        }
+    }));
+}
