@@ -20,6 +20,13 @@ elapsed() { echo "[$(($(date +%s) - start)) s]"; }
 scripts/setup.sh
 cargo build --release -p saelab-cli
 saelab=target/release/saelab
+# The README's examples call `saelab`: install the command (into cargo's bin folder, reusing
+# the build just made, a copy of a few seconds).
+cargo install --quiet --locked --path crates/cli --target-dir target
+if [[ "$(command -v saelab)" != "$(cd "${CARGO_HOME:-$HOME/.cargo}/bin" && pwd)/saelab" ]]; then
+  echo "note: saelab is installed in ${CARGO_HOME:-$HOME/.cargo}/bin, which is not first on your PATH;"
+  echo "      add it (export PATH=\"${CARGO_HOME:-$HOME/.cargo}/bin:\$PATH\") or call $saelab"
+fi
 echo "$(elapsed) built"
 
 echo "== activations: $tokens tokens of the shuffled default corpus at $hook"
