@@ -288,6 +288,20 @@ fn transcoder_configs_are_checked() {
         .expect_err("refused")
         .to_string();
     assert!(msg.contains("target"), "{msg}");
+    let mut nested = TrainConfig::new(
+        TrainArchitecture::MatryoshkaBatchTopK { k: 4 },
+        D,
+        WIDTH,
+        10,
+    );
+    nested.transcoder = true;
+    Trainer::new(nested.clone()).expect("a Matryoshka transcoder");
+    nested.skip_connection = true;
+    let msg = Trainer::new(nested).err().expect("refused").to_string();
+    assert!(
+        msg.contains("`skip_connection`") && msg.contains("Matryoshka"),
+        "{msg}"
+    );
     let mut gated = TrainConfig::new(TrainArchitecture::Gated, D, WIDTH, 10);
     gated.transcoder = true;
     let msg = Trainer::new(gated).err().expect("refused").to_string();

@@ -384,6 +384,18 @@ impl TrainConfig {
                 "are not supported for transcoders",
             ));
         }
+        // The skip connection's gradient would miss the nested levels' errors.
+        if self.skip_connection
+            && matches!(
+                self.architecture,
+                TrainArchitecture::MatryoshkaBatchTopK { .. }
+            )
+        {
+            return Err(SaeError::config(
+                "skip_connection",
+                "is not supported for Matryoshka transcoders",
+            ));
+        }
         if self.resample_every_steps > 0 {
             return Err(SaeError::config(
                 "resample_every_steps",
