@@ -239,15 +239,15 @@ fn scan(args: &Args) -> Result<()> {
 }
 
 fn check_args(args: &Args) -> Result<()> {
-    if args.db.exists() && !args.force {
-        bail!(
-            "--db {}: the file exists; pass --force to replace it",
-            args.db.display()
-        );
-    }
     if args.db.is_dir() {
         bail!(
             "--db {}: is a folder, not a database file",
+            args.db.display()
+        );
+    }
+    if args.db.exists() && !args.force {
+        bail!(
+            "--db {}: the file exists; pass --force to replace it",
             args.db.display()
         );
     }

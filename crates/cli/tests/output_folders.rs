@@ -341,3 +341,21 @@ fn an_output_folder_that_is_a_file_is_named_as_such() {
         "the file is untouched"
     );
 }
+
+/// A cause was printed twice ("…: No such file or directory (os error 2): No such file or
+/// directory (os error 2)"); and `--db` naming a folder was reported as an existing file.
+#[test]
+fn causes_are_printed_once_and_a_db_folder_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = saelab().arg("report").arg(tmp.path()).output().unwrap();
+    let err = fails(&o);
+    assert!(err.contains("metrics.jsonl"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    let o = saelab()
+        .args(["features", "--tokens", "10", "--sae", "unused", "--db"])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let err = fails(&o);
+    assert!(err.contains("is a folder, not a database file"), "{err}");
+}

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message and not also a `source` (a chained display would print it
+    // twice).
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("{}: invalid UTF-8 at byte {offset}", path.display())]
@@ -47,10 +49,10 @@ pub enum DataError {
     #[error("{}: {message}", path.display())]
     Cache { path: PathBuf, message: String },
 
-    #[error("tokenizing document {document}: {source}")]
+    #[error("tokenizing document {document}: {cause}")]
     Tokenizer {
         document: u64,
-        source: saelab_model::ModelError,
+        cause: saelab_model::ModelError,
     },
 }
 
@@ -60,7 +62,7 @@ impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         DataError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 
@@ -83,5 +85,19 @@ impl DataError {
             path: path.into(),
             message: message.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DataError;
+    use std::error::Error;
+
+    /// The cause is in the message only, so a chained display prints it once.
+    #[test]
+    fn a_cause_is_displayed_once() {
+        let e = DataError::io("/tmp/x", std::io::Error::from(std::io::ErrorKind::NotFound));
+        assert!(e.source().is_none());
+        assert!(e.to_string().starts_with("/tmp/x: "), "{e}");
     }
 }

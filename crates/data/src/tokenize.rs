@@ -61,7 +61,7 @@ impl<'t> Tokenized<'t> {
                 encode(self.tokenizer, text, self.strip_bos).map_err(|source| {
                     DataError::Tokenizer {
                         document: first + i as u64,
-                        source,
+                        cause: source,
                     }
                 })
             })

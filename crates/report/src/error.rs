@@ -1,26 +1,27 @@
-//! The crate's error type: every file problem names the file.
+//! The crate's error type: every file problem names the file. The cause is part of each
+//! message and not also a `source`, or a chained display would print it twice.
 
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}: {cause}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path} is not valid JSON: {source}")]
+    #[error("{path} is not valid JSON: {cause}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("the eval JSON does not have the saelab-eval shape: {0}")]
-    Schema(#[source] serde_json::Error),
+    Schema(serde_json::Error),
     /// The reason: what an eval file has that this value lacks.
     #[error("not a saelab eval file ({0})")]
     NotAnEval(String),

@@ -56,7 +56,7 @@ pub fn write_eval_report(eval_json: &Path, out_html: &Path) -> Result<()> {
     let eval = EvalFile::from_json(&value).map_err(|e| match e {
         ReportError::Schema(source) => ReportError::Json {
             path: eval_json.to_path_buf(),
-            source,
+            cause: source,
         },
         ReportError::NotAnEval(reason) => ReportError::NotAnEvalFile {
             path: eval_json.to_path_buf(),

@@ -49,7 +49,7 @@ impl RunMetrics {
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Ok(Self::parse(&text))
     }
@@ -148,11 +148,11 @@ pub struct PcaBaseline {
 pub fn read_json(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     serde_json::from_str(&text).map_err(|source| ReportError::Json {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })
 }
 

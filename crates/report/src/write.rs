@@ -8,7 +8,7 @@ use std::path::Path;
 pub fn atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let fail = |source: std::io::Error| ReportError::Write {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

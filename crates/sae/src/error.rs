@@ -16,18 +16,18 @@ pub enum SaeError {
     #[error("invalid input: {0}")]
     Input(String),
 
-    #[error("{}: {source}", path.display())]
+    // The cause is in the message and not also a `source` (a chained display would print it
+    // twice).
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
-    #[error("{}: not valid JSON: {source}", path.display())]
+    #[error("{}: not valid JSON: {cause}", path.display())]
     Json {
         path: PathBuf,
-        #[source]
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 
     /// A key of a dictionary's `cfg.json` that is missing, of the wrong type or out of range.
@@ -81,7 +81,29 @@ impl SaeError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         SaeError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SaeError;
+    use std::error::Error;
+
+    /// The cause is in the message only: as a `source` too, a chained display (`{:#}`)
+    /// printed it twice ("Is a directory (os error 21): Is a directory (os error 21)").
+    #[test]
+    fn a_cause_is_displayed_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::IsADirectory);
+        let e = SaeError::io("/tmp/x", io);
+        assert!(e.source().is_none());
+        assert!(e.to_string().starts_with("/tmp/x: "), "{e}");
+        let json = serde_json::from_str::<serde_json::Value>("{").unwrap_err();
+        let e = SaeError::Json {
+            path: "/tmp/c.json".into(),
+            cause: json,
+        };
+        assert!(e.source().is_none() && e.to_string().contains("not valid JSON"));
     }
 }

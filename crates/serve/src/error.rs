@@ -10,10 +10,10 @@ pub enum ServeError {
     Database(#[from] saelab_interp::InterpError),
     #[error("model: {0}")]
     Model(#[from] saelab_model::ModelError),
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}: {cause}")]
     Bind {
         address: String,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot start the server: {0}")]
     Runtime(std::io::Error),

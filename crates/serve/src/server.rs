@@ -38,9 +38,9 @@ impl Server {
         let live = Live::new(model, &catalog.dictionaries);
 
         let address = SocketAddr::new(options.host, options.port);
-        let listener = TcpListener::bind(address).map_err(|source| ServeError::Bind {
+        let listener = TcpListener::bind(address).map_err(|cause| ServeError::Bind {
             address: address.to_string(),
-            source,
+            cause,
         })?;
         listener
             .set_nonblocking(true)

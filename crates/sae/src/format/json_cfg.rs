@@ -11,7 +11,7 @@ pub fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| SaeError::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| SaeError::Json {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     })
 }
 

@@ -70,7 +70,7 @@ pub fn save(sae: &Sae, dir: &Path) -> Result<()> {
     let cfg_path = dir.join(CFG_FILE);
     let text = serde_json::to_string_pretty(&cfg_json(sae)).map_err(|e| SaeError::Json {
         path: cfg_path.clone(),
-        source: e,
+        cause: e,
     })?;
     // cfg.json last: a folder with a cfg.json has its weights.
     write_atomic(&cfg_path, text.as_bytes())
@@ -116,7 +116,7 @@ pub fn load(dir: &Path) -> Result<Sae> {
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| SaeError::io(&cfg_path, e))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| SaeError::Json {
         path: cfg_path.clone(),
-        source: e,
+        cause: e,
     })?;
     let cfg = Cfg {
         path: cfg_path.clone(),

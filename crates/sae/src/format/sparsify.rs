@@ -146,7 +146,7 @@ pub fn save(sae: &Sae, dir: &Path) -> Result<()> {
     let cfg_path = dir.join(CFG_FILE);
     let text = serde_json::to_string_pretty(&cfg).map_err(|e| SaeError::Json {
         path: cfg_path.clone(),
-        source: e,
+        cause: e,
     })?;
     write_atomic(&cfg_path, text.as_bytes())
 }

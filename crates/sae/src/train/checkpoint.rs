@@ -86,7 +86,7 @@ impl Trainer {
         let path = dir.join(TRAINER);
         let json = serde_json::to_vec_pretty(&scalars).map_err(|e| SaeError::Json {
             path: path.clone(),
-            source: e,
+            cause: e,
         })?;
         write_atomic(&path, &json)
     }
@@ -98,7 +98,7 @@ impl Trainer {
         let text = std::fs::read_to_string(&path).map_err(|e| SaeError::io(&path, e))?;
         let scalars: Scalars = serde_json::from_str(&text).map_err(|e| SaeError::Json {
             path: path.clone(),
-            source: e,
+            cause: e,
         })?;
         if let Some((field, message)) = first_difference(&scalars.config, &cfg) {
             return Err(SaeError::CfgField {
