@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::arch::{L1Variant, TrainArchitecture};
 use crate::dictionary::Metadata;
 use crate::error::{Result, SaeError};
 
@@ -11,37 +12,6 @@ use crate::error::{Result, SaeError};
 /// sized from a width given in a flag or a file.
 pub const MAX_LATENTS: usize = 1 << 28;
 pub const MAX_MATRIX: usize = 1 << 32;
-
-/// Which dictionary is trained, with the sparsity rule of its training objective.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum TrainArchitecture {
-    /// k largest activations per token, AuxK for dead latents (Gao et al. 2024).
-    TopK { k: usize },
-    /// k·B largest over a batch of B tokens; runs as JumpReLU with a learned threshold.
-    BatchTopK { k: usize },
-    /// BatchTopK whose nested prefixes (`matryoshka_widths`) each learn to reconstruct the
-    /// input on their own (Bussmann et al. 2025, Nabeshima 2024); runs as JumpReLU.
-    MatryoshkaBatchTopK { k: usize },
-    /// ReLU with an L1 penalty.
-    ReluL1 { variant: L1Variant },
-    /// JumpReLU with an L0 penalty; each latent's threshold learns through a
-    /// straight-through estimator of bandwidth `jumprelu_bandwidth` (Rajamanoharan et al. 2024).
-    #[serde(rename = "jumprelu")]
-    JumpRelu,
-    /// Gated: an L1 penalty on the gate's pre-activations and an auxiliary reconstruction
-    /// from them through the frozen decoder (Rajamanoharan et al. 2024).
-    Gated,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum L1Variant {
-    /// Unit-norm decoder rows (gradient projected, rows renormalised after each step).
-    Standard,
-    /// L1 weighted by decoder row norms, decoder unconstrained ("April update").
-    April,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -148,37 +118,8 @@ pub struct TrainConfig {
 }
 
 /// Runs at least this long get Gao et al.'s lr for TopK, 2e-4·(2^14/d_sae)^½; shorter ones
-/// a larger lr, by (LONG_RUN_STEPS/steps)^½.
+/// a larger lr, by (LONG_RUN_STEPS/steps)^½ (`arch/topk.rs`).
 pub const LONG_RUN_STEPS: u64 = 7_500;
-
-/// The default lr of TopK: Gao et al.'s width scaling, raised for short runs.
-/// Their 2e-4 suits runs of many thousand steps; on budgets of a few hundred steps it learns
-/// far too little per token (held-out fvu 0.37 after 48 steps of 4,096 tokens, 0.25 after 94),
-/// and the best constant lr measured falls about as 1/√steps (BENCHMARKS.md, "Quality per
-/// token"): 2.5e-3 at 48 steps, 1.8e-3 at 94, 1.1e-3 at 238.
-pub fn topk_default_lr(d_sae: usize, total_steps: u64) -> f32 {
-    let width = (2e-4 / ((d_sae.max(1) as f64) / 16384.0).sqrt()) as f32;
-    let short_run = (LONG_RUN_STEPS as f64 / total_steps.max(1) as f64)
-        .sqrt()
-        .max(1.0);
-    (width as f64 * short_run) as f32
-}
-
-/// Matryoshka's default prefixes: groups of 1/32, 1/16, 1/8 and 1/4 of the latents and the
-/// rest (the group fractions of dictionary_learning's Matryoshka example), so the prefixes
-/// hold 1/32, 3/32, 7/32, 15/32 and all of the latents. Fewer when the width is too small
-/// for a group to be non-empty.
-pub fn default_matryoshka_widths(d_sae: usize) -> Vec<usize> {
-    let mut widths: Vec<usize> = [1usize, 3, 7, 15]
-        .iter()
-        .map(|&n| n * d_sae / 32)
-        .filter(|&w| w > 0)
-        .collect();
-    widths.dedup();
-    widths.push(d_sae);
-    widths.dedup();
-    widths
-}
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -201,40 +142,23 @@ fn default_jumprelu_init_threshold() -> f32 {
 }
 
 impl TrainConfig {
-    /// Defaults: Adam (0.9, 0.999, 1e-8), lr `topk_default_lr` for TopK (at `LONG_RUN_STEPS`
-    /// for BatchTopK) and 1e-3 for the penalised ones, lr decay over the last 20%, AuxK 1/32
-    /// with k_aux = d_in/2, dead after 10M tokens, inputs scaled to E‖x‖² = d_in as
-    /// `saelab train` does.
+    /// Defaults: Adam (0.9, 0.999, 1e-8) at each architecture's `default_lr` (TopK's rises
+    /// for short runs, BatchTopK's and Matryoshka's stay at Gao et al.'s, the penalised ones
+    /// have 1e-3), lr decay over the last 20%, AuxK 1/32 with k_aux = d_in/2, dead after 10M
+    /// tokens, inputs scaled to E‖x‖² = d_in as `saelab train` does; then the architecture's
+    /// own defaults (`Architecture::configure`).
     pub fn new(
         architecture: TrainArchitecture,
         d_in: usize,
         d_sae: usize,
         total_steps: u64,
     ) -> Self {
+        let rule = architecture.rule();
         // Trainers whose sparsity comes from a penalty: about half of all latents fire at
         // first, and they start with warm-ups of the lr and of the penalty.
-        let penalised = !matches!(
-            architecture,
-            TrainArchitecture::TopK { .. }
-                | TrainArchitecture::BatchTopK { .. }
-                | TrainArchitecture::MatryoshkaBatchTopK { .. }
-        );
-        let april = matches!(
-            architecture,
-            TrainArchitecture::ReluL1 {
-                variant: L1Variant::April
-            }
-        );
-        // BatchTopK keeps Gao et al.'s lr: at the short-run lr its first steps put hundreds of
-        // latents on the few high-norm tokens and its threshold never recovers in a short run.
-        let lr = match architecture {
-            TrainArchitecture::TopK { .. } => topk_default_lr(d_sae, total_steps),
-            TrainArchitecture::BatchTopK { .. } | TrainArchitecture::MatryoshkaBatchTopK { .. } => {
-                topk_default_lr(d_sae, LONG_RUN_STEPS)
-            }
-            _ => 1e-3,
-        };
-        TrainConfig {
+        let penalised = rule.k().is_none();
+        let lr = rule.default_lr(d_sae, total_steps);
+        let mut cfg = TrainConfig {
             architecture,
             d_in,
             d_sae,
@@ -265,18 +189,17 @@ impl TrainConfig {
             batchtopk_threshold_lr: 0.01,
             transcoder: false,
             skip_connection: false,
-            matryoshka_widths: match architecture {
-                TrainArchitecture::MatryoshkaBatchTopK { .. } => default_matryoshka_widths(d_sae),
-                _ => Vec::new(),
-            },
+            matryoshka_widths: Vec::new(),
             normalize_activations: true,
             b_dec_init: BDecInit::GeometricMedian,
-            decoder_init_norm: if april { 0.1 } else { 1.0 },
+            decoder_init_norm: 1.0,
             encoder_init_scale: None,
             sparsity_window_steps: 2000,
             resample_every_steps: 0,
             metadata: Metadata::default(),
-        }
+        };
+        rule.configure(&mut cfg);
+        cfg
     }
 
     /// Switches to `optimizer` with its default lr and schedule: schedule-free sign descent
@@ -299,13 +222,9 @@ impl TrainConfig {
         }
     }
 
+    /// Latents kept per token by the TopK family; `None` for the penalised trainers.
     pub fn k(&self) -> Option<usize> {
-        match self.architecture {
-            TrainArchitecture::TopK { k }
-            | TrainArchitecture::BatchTopK { k }
-            | TrainArchitecture::MatryoshkaBatchTopK { k } => Some(k),
-            _ => None,
-        }
+        self.architecture.rule().k()
     }
 
     /// Whether sparsity comes from a penalty (ReLU-L1, JumpReLU, Gated) rather than a
@@ -316,10 +235,7 @@ impl TrainConfig {
 
     /// The sparsity coefficient asked for (L1, or JumpReLU's L0), before its warm-up.
     pub fn sparsity_coefficient(&self) -> f32 {
-        match self.architecture {
-            TrainArchitecture::JumpRelu => self.l0_coefficient,
-            _ => self.l1_coefficient,
-        }
+        self.architecture.rule().sparsity_coefficient(self)
     }
 
     pub fn aux_k(&self) -> usize {
@@ -331,12 +247,7 @@ impl TrainConfig {
 
     /// Decoder rows kept at unit norm (all but the April variant, whose L1 reads the norms).
     pub fn unit_norm_decoder(&self) -> bool {
-        !matches!(
-            self.architecture,
-            TrainArchitecture::ReluL1 {
-                variant: L1Variant::April
-            }
-        )
+        self.architecture.rule().unit_norm_decoder()
     }
 
     pub fn encoder_init_scale(&self) -> f32 {
@@ -372,28 +283,10 @@ impl TrainConfig {
         if !self.transcoder {
             return Ok(());
         }
-        if matches!(self.architecture, TrainArchitecture::Gated) {
-            return Err(SaeError::config(
-                "transcoder",
-                "is not supported for Gated dictionaries (no peer stores gated transcoders)",
-            ));
-        }
         if self.ghost_grads {
             return Err(SaeError::config(
                 "ghost_grads",
                 "are not supported for transcoders",
-            ));
-        }
-        // The skip connection's gradient would miss the nested levels' errors.
-        if self.skip_connection
-            && matches!(
-                self.architecture,
-                TrainArchitecture::MatryoshkaBatchTopK { .. }
-            )
-        {
-            return Err(SaeError::config(
-                "skip_connection",
-                "is not supported for Matryoshka transcoders",
             ));
         }
         if self.resample_every_steps > 0 {
@@ -405,34 +298,16 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// Nested prefix widths belong to Matryoshka, which checks them (`arch/matryoshka.rs`).
     fn validate_matryoshka_widths(&self) -> Result<()> {
-        let widths = &self.matryoshka_widths;
         let matryoshka = matches!(
             self.architecture,
             TrainArchitecture::MatryoshkaBatchTopK { .. }
         );
-        if !matryoshka {
-            if !widths.is_empty() {
-                return Err(SaeError::config(
-                    "matryoshka_widths",
-                    "apply to Matryoshka BatchTopK dictionaries only",
-                ));
-            }
-            return Ok(());
-        }
-        if widths.last() != Some(&self.d_sae) {
+        if !matryoshka && !self.matryoshka_widths.is_empty() {
             return Err(SaeError::config(
                 "matryoshka_widths",
-                format!(
-                    "= {widths:?} must end at d_sae = {} (the whole dictionary)",
-                    self.d_sae
-                ),
-            ));
-        }
-        if widths[0] == 0 || widths.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(SaeError::config(
-                "matryoshka_widths",
-                format!("= {widths:?} must be positive and strictly increasing"),
+                "apply to Matryoshka BatchTopK dictionaries only",
             ));
         }
         Ok(())
@@ -566,7 +441,7 @@ impl TrainConfig {
                 return Err(SaeError::config(field, format!("= {v} must be positive")));
             }
         }
-        if self.ghost_grads && !matches!(self.architecture, TrainArchitecture::ReluL1 { .. }) {
+        if self.ghost_grads && !self.architecture.rule().ghost_grads() {
             return Err(SaeError::config(
                 "ghost_grads",
                 "apply to ReLU-L1 dictionaries only (TopK and BatchTopK have AuxK)",
@@ -594,6 +469,7 @@ impl TrainConfig {
         }
         self.validate_matryoshka_widths()?;
         self.validate_transcoder()?;
+        self.architecture.rule().validate(self)?;
         if !(self.decoder_init_norm.is_finite() && self.decoder_init_norm > 0.0) {
             return Err(SaeError::config(
                 "decoder_init_norm",

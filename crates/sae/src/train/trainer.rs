@@ -5,25 +5,18 @@
 use serde::Serialize;
 
 use super::adam::AdamStep;
-use super::config::{BDecInit, L1Variant, Optimizer, TrainArchitecture, TrainConfig};
+use super::arch::{Batch, Gradients};
+use super::config::{BDecInit, Optimizer, TrainConfig};
 use super::dead::FiringTracker;
-use super::gated::{self, GatedGrads, GatedParams};
 use super::geometric_median::geometric_median;
-use super::ghost::add_ghost_grads;
-use super::jumprelu::ThresholdTerm;
-use super::matryoshka::add_inner_levels;
-use super::objective::{
-    forward_pre, loss_and_grads, normalize_rows, remove_parallel_component, AuxTerm, L1Term,
-    LossParts, Objective, Path, Scratch,
-};
+use super::objective::{forward_pre, normalize_rows, remove_parallel_component, Path, Scratch};
 use super::optimizer::{OptimStep, ParamState};
 use super::schedule::{lr_at, penalty_at};
 use super::signum::{AverageWeights, SignumStep};
 use super::target_l0::L0Controller;
 use super::transcoder;
-use crate::dictionary::{Activation, Sae, Transcoder, MATRYOSHKA_WIDTHS_KEY};
+use crate::dictionary::{Sae, Transcoder, MATRYOSHKA_WIDTHS_KEY};
 use crate::error::{Result, SaeError};
-use crate::features::SparseFeatures;
 use crate::kernels::select;
 use crate::kernels::vector::{dot, sum_f64, sum_rows};
 use crate::weights::SaeWeights;
@@ -63,9 +56,9 @@ pub struct StepStats {
     pub resampled: usize,
 }
 
-/// A per-latent parameter beside the shared four (JumpReLU's `threshold`, Gated's `r_mag`
-/// and `b_mag`), with its gradient and optimiser state.
-pub(super) struct ExtraParam {
+/// A parameter beside the shared four (JumpReLU's `threshold`, Gated's `r_mag` and `b_mag`,
+/// a transcoder's `W_skip`), with its gradient and optimiser state.
+pub(crate) struct ExtraParam {
     pub name: &'static str,
     pub initial: f32,
     /// `[d_sae]` for the per-latent ones; `[d_in, d_in]` for a transcoder's `W_skip`.
@@ -125,22 +118,10 @@ impl Trainer {
             weights.w_enc_t.iter_mut().for_each(|v| *v *= enc_scale);
         }
         let o = cfg.optimizer;
-        let extra = match cfg.architecture {
-            TrainArchitecture::JumpRelu => {
-                vec![ExtraParam::new(
-                    o,
-                    "threshold",
-                    cfg.jumprelu_init_threshold,
-                    vec![f],
-                )]
-            }
-            TrainArchitecture::Gated => vec![
-                ExtraParam::new(o, "r_mag", 0.0, vec![f]),
-                ExtraParam::new(o, "b_mag", 0.0, vec![f]),
-            ],
-            _ => Vec::new(),
-        };
-        let mut extra = extra;
+        let mut extra: Vec<ExtraParam> = (cfg.architecture.rule().params(&cfg))
+            .into_iter()
+            .map(|p| ExtraParam::new(o, p.name, p.initial, p.shape))
+            .collect();
         if cfg.skip_connection {
             extra.push(ExtraParam::new(o, SKIP, 0.0, vec![d, d]));
         }
@@ -252,13 +233,20 @@ impl Trainer {
             true => penalty_at(&self.cfg, self.step, self.sparsity_coefficient()),
             false => 0.0,
         };
-        let (parts, features, path, error) = match self.cfg.architecture {
-            TrainArchitecture::Gated => {
-                let (parts, features, path) = self.gated_grads(sparse_target, &xc, penalty)?;
-                (parts, features, path, None)
-            }
-            _ => self.standard_grads(sparse_target, &xc, penalty, skip_index.is_some()),
+        let rule = self.cfg.architecture.rule();
+        let batch_in = Batch {
+            x: sparse_target,
+            xc: &xc,
+            rows,
+            penalty,
+            want_error: skip_index.is_some(),
         };
+        let Gradients {
+            parts,
+            features,
+            path,
+            error,
+        } = rule.grads(self, &batch_in)?;
         if let (Some(i), Some(e)) = (skip_index, &error) {
             transcoder::skip_grad(e, &x, d, &mut self.extra[i].grad);
         }
@@ -300,10 +288,7 @@ impl Trainer {
         for extra in &mut self.extra {
             extra.opt.update(&mut extra.value, &extra.grad, s);
         }
-        if self.cfg.architecture == TrainArchitecture::JumpRelu {
-            // A negative threshold would let negative pre-activations through.
-            self.extra[0].value.iter_mut().for_each(|t| *t = t.max(0.0));
-        }
+        rule.after_update(self);
         if unit {
             normalize_rows(&mut self.weights.w_dec, d);
         }
@@ -340,154 +325,6 @@ impl Trainer {
         };
         self.step += 1;
         Ok(stats)
-    }
-
-    /// Features and gradients (into `self.grads` and the extras) of every trainer that
-    /// shares the objective of `objective.rs`: TopK, BatchTopK, ReLU-L1, JumpReLU. `x` is
-    /// what the dictionary reconstructs (its input, or a transcoder's target less the skip
-    /// term), `xc` what its encoder reads. With `want_error`, also returns x̂ − x.
-    fn standard_grads(
-        &mut self,
-        x: &[f32],
-        xc: &[f32],
-        penalty: f32,
-        want_error: bool,
-    ) -> (LossParts, SparseFeatures, Path, Option<Vec<f32>>) {
-        let (d, f_n) = (self.cfg.d_in, self.cfg.d_sae);
-        let rows = x.len() / d;
-        let features = match self.cfg.architecture {
-            TrainArchitecture::TopK { k } => select::top_k_rows(&self.pre, rows, f_n, k, None),
-            TrainArchitecture::BatchTopK { k } | TrainArchitecture::MatryoshkaBatchTopK { k } => {
-                let (feats, min_kept) =
-                    select::batch_top_k(&self.pre, rows, f_n, k.saturating_mul(rows));
-                if let Some(m) = min_kept {
-                    let beta = self.cfg.batchtopk_threshold_lr;
-                    self.threshold = Some(match self.threshold {
-                        None => m as f64,
-                        Some(th) => (1.0 - beta) * th + beta * m as f64,
-                    });
-                }
-                feats
-            }
-            TrainArchitecture::JumpRelu => {
-                select::above_threshold(&self.pre, rows, f_n, Some(&self.extra[0].value))
-            }
-            TrainArchitecture::ReluL1 { .. } | TrainArchitecture::Gated => {
-                select::above_threshold(&self.pre, rows, f_n, None)
-            }
-        };
-
-        // AuxK over latents dead before this step; ghost grads use the same latents.
-        let dead = self.firing.dead(self.cfg.dead_after_tokens);
-        let aux_k = self.cfg.aux_k();
-        let aux_features = (aux_k > 0 && !dead.is_empty() && self.cfg.aux_coefficient > 0.0)
-            .then(|| select::top_k_rows(&self.pre, rows, f_n, aux_k.min(dead.len()), Some(&dead)));
-        let aux = aux_features.as_ref().map(|af| AuxTerm {
-            features: af,
-            coefficient: self.cfg.aux_coefficient * (dead.len() as f32 / aux_k as f32).min(1.0),
-        });
-        let l1 = match self.cfg.architecture {
-            TrainArchitecture::ReluL1 { variant } => Some(L1Term {
-                coefficient: penalty,
-                weighted_by_decoder_norm: variant == L1Variant::April,
-            }),
-            _ => None,
-        };
-        let density = features.nnz() as f64 / (rows as f64 * f_n as f64);
-        let path = match self.cfg.penalised() && density > DENSE_PATH_DENSITY {
-            true => Path::Dense,
-            false => Path::Sparse,
-        };
-        let objective = Objective {
-            features: &features,
-            aux,
-            l1,
-            apply_b_dec_to_input: self.cfg.apply_b_dec_to_input(),
-        };
-        let (mut parts, recon) = loss_and_grads(
-            &self.weights,
-            x,
-            xc,
-            &objective,
-            path,
-            &mut self.scratch,
-            &mut self.grads,
-        );
-        if matches!(
-            self.cfg.architecture,
-            TrainArchitecture::MatryoshkaBatchTopK { .. }
-        ) {
-            parts.recon += add_inner_levels(
-                &self.weights,
-                x,
-                xc,
-                &features,
-                &self.cfg.matryoshka_widths,
-                self.cfg.apply_b_dec_to_input(),
-                &mut self.grads,
-            );
-        }
-        let needs_error = self.cfg.architecture == TrainArchitecture::JumpRelu
-            || (self.cfg.ghost_grads && !dead.is_empty())
-            || want_error;
-        let mut error = None;
-        if needs_error {
-            let e: Vec<f32> = recon.iter().zip(x).map(|(a, b)| a - b).collect();
-            if self.cfg.architecture == TrainArchitecture::JumpRelu {
-                let g: Vec<f32> = e.iter().map(|v| 2.0 / rows as f32 * v).collect();
-                let theta = &mut self.extra[0];
-                let term = ThresholdTerm {
-                    threshold: &theta.value,
-                    bandwidth: self.cfg.jumprelu_bandwidth,
-                    coefficient: penalty,
-                };
-                parts.l0 = term.loss_and_grad(
-                    &self.pre,
-                    &features,
-                    &g,
-                    &self.weights.w_dec,
-                    d,
-                    &mut theta.grad,
-                );
-            }
-            if self.cfg.ghost_grads {
-                parts.aux +=
-                    add_ghost_grads(&self.weights, &self.pre, &e, xc, &dead, &mut self.grads);
-            }
-            error = want_error.then_some(e);
-        }
-        (parts, features, path, error)
-    }
-
-    fn gated_grads(
-        &mut self,
-        x: &[f32],
-        xc: &[f32],
-        penalty: f32,
-    ) -> Result<(LossParts, SparseFeatures, Path)> {
-        let [r_mag, b_mag] = &mut self.extra[..] else {
-            return Err(SaeError::Input(
-                "a Gated trainer must hold r_mag and b_mag".into(),
-            ));
-        };
-        Ok(gated::loss_and_grads(
-            &self.weights,
-            GatedParams {
-                r_mag: &r_mag.value,
-                b_mag: &b_mag.value,
-            },
-            x,
-            xc,
-            &self.pre,
-            penalty,
-            None,
-            &mut self.scratch,
-            GatedGrads {
-                weights: &mut self.grads,
-                r_mag: &mut r_mag.grad,
-                b_mag: &mut b_mag.grad,
-            },
-        ))
     }
 
     /// Input (and a transcoder's output) scale and `b_dec` from the first batch.
@@ -543,13 +380,7 @@ impl Trainer {
         let keep = ((target * rows as f64).round() as usize).clamp(1, rows * f_n);
         let (_, cut) = select::batch_top_k(&self.pre, rows, f_n, keep);
         let tau = cut.unwrap_or(0.0).max(0.0);
-        match self.cfg.architecture {
-            TrainArchitecture::JumpRelu => {
-                let t = tau.max(f32::MIN_POSITIVE);
-                self.extra[0].value.iter_mut().for_each(|v| *v = t);
-            }
-            _ => self.weights.b_enc.iter_mut().for_each(|b| *b -= tau),
-        }
+        self.cfg.architecture.rule().start_at_cut(self, tau);
     }
 
     /// The weights to evaluate and save: the parameters, or with schedule-free sign descent
@@ -567,33 +398,31 @@ impl Trainer {
         }
     }
 
-    fn evaluated_extra(&self, i: usize) -> Vec<f32> {
-        let p = &self.extra[i];
+    /// The parameter `name` beside the shared four; `Trainer::new` creates every one the
+    /// architecture declares, so a missing name is a bug in an architecture's file.
+    pub(crate) fn param(&self, name: &str) -> &ExtraParam {
+        self.extra
+            .iter()
+            .find(|p| p.name == name)
+            .unwrap_or_else(|| panic!("the trainer holds no parameter `{name}`"))
+    }
+
+    pub(crate) fn param_mut(&mut self, name: &str) -> &mut ExtraParam {
+        named_mut(&mut self.extra, name)
+    }
+
+    /// The parameter `name` as evaluated and saved (its average with schedule-free sign
+    /// descent).
+    pub(crate) fn evaluated_param(&self, name: &str) -> Vec<f32> {
+        let p = self.param(name);
         p.opt.evaluated(&p.value, self.cfg.signum_momentum)
     }
 
-    /// The trained dictionary in inference form: TopK stays TopK, BatchTopK becomes
-    /// JumpReLU with its running threshold for every latent, ReLU-L1 is `standard`, JumpReLU
-    /// and Gated stay themselves.
+    /// The trained dictionary in inference form (each architecture's `inference`): TopK
+    /// stays TopK, BatchTopK becomes JumpReLU with its running threshold for every latent,
+    /// ReLU-L1 is `standard`, JumpReLU and Gated stay themselves.
     pub fn dictionary(&self) -> Sae {
-        let activation = match self.cfg.architecture {
-            TrainArchitecture::TopK { k } => Activation::TopK { k },
-            TrainArchitecture::BatchTopK { .. } | TrainArchitecture::MatryoshkaBatchTopK { .. } => {
-                Activation::JumpRelu {
-                    threshold: vec![self.threshold.unwrap_or(0.0) as f32; self.cfg.d_sae],
-                }
-            }
-            TrainArchitecture::ReluL1 { .. } => Activation::Relu,
-            TrainArchitecture::JumpRelu => Activation::JumpRelu {
-                // As in training: a negative threshold would let negative pre-activations
-                // through (an average can dip below the clamped weights).
-                threshold: self.evaluated_extra(0).iter().map(|t| t.max(0.0)).collect(),
-            },
-            TrainArchitecture::Gated => Activation::Gated {
-                r_mag: self.evaluated_extra(0),
-                b_mag: self.evaluated_extra(1),
-            },
-        };
+        let activation = self.cfg.architecture.rule().inference(self);
         let mut weights = self.evaluated_weights();
         let mut input_scale = self.input_scale;
         let transcoder = self.cfg.transcoder.then(|| {
@@ -604,8 +433,8 @@ impl Trainer {
             weights.w_dec.iter_mut().for_each(|v| *v /= s_out);
             weights.b_dec.iter_mut().for_each(|v| *v /= s_out);
             input_scale = 1.0;
-            let skip = self.extra.iter().position(|p| p.name == SKIP).map(|i| {
-                let mut w = self.evaluated_extra(i);
+            let skip = self.cfg.skip_connection.then(|| {
+                let mut w = self.evaluated_param(SKIP);
                 w.iter_mut().for_each(|v| *v *= s_in / s_out);
                 w
             });
@@ -629,6 +458,15 @@ impl Trainer {
             transcoder,
         }
     }
+}
+
+/// The parameter `name` of `params` (see `Trainer::param`), borrowed alone so that the
+/// trainer's other fields stay free.
+pub(crate) fn named_mut<'a>(params: &'a mut [ExtraParam], name: &str) -> &'a mut ExtraParam {
+    params
+        .iter_mut()
+        .find(|p| p.name == name)
+        .unwrap_or_else(|| panic!("the trainer holds no parameter `{name}`"))
 }
 
 /// The name of a transcoder's skip connection among the extra parameters.

@@ -18,14 +18,95 @@
 
 use rayon::prelude::*;
 
-use super::objective::{scatter_dense, LossParts, Path, Scratch};
-use super::trainer::DENSE_PATH_DENSITY;
+use super::{Architecture, Batch, Gradients, ParamSpec};
+use crate::dictionary::Activation;
+use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::kernels::gemm::{matmul_nn, matmul_nt, matmul_tn};
 use crate::kernels::select;
 use crate::kernels::sparse::{decode, entry_dots, ByLatent};
 use crate::kernels::vector::{axpy, dot, sum_f64, sum_rows, weighted_row_sum};
+use crate::train::config::TrainConfig;
+use crate::train::objective::{scatter_dense, LossParts, Path, Scratch};
+use crate::train::trainer::{Trainer, DENSE_PATH_DENSITY};
 use crate::weights::SaeWeights;
+
+/// The names of Gated's parameters among the trainer's: the magnitude path's log scale and
+/// bias (the gate's bias is the shared `b_enc`).
+const R_MAG: &str = "r_mag";
+const B_MAG: &str = "b_mag";
+
+pub(crate) struct Gated;
+
+impl Architecture for Gated {
+    fn validate(&self, cfg: &TrainConfig) -> Result<()> {
+        if cfg.transcoder {
+            return Err(SaeError::config(
+                "transcoder",
+                "is not supported for Gated dictionaries (no peer stores gated transcoders)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn params(&self, cfg: &TrainConfig) -> Vec<ParamSpec> {
+        [R_MAG, B_MAG]
+            .into_iter()
+            .map(|name| ParamSpec {
+                name,
+                initial: 0.0,
+                shape: vec![cfg.d_sae],
+            })
+            .collect()
+    }
+
+    fn grads(&self, t: &mut Trainer, b: &Batch) -> Result<Gradients> {
+        let indices = [index(&t.extra, R_MAG)?, index(&t.extra, B_MAG)?];
+        let (weights, pre, scratch, grads) = (&t.weights, &t.pre, &mut t.scratch, &mut t.grads);
+        let [r_mag, b_mag] = t
+            .extra
+            .get_disjoint_mut(indices)
+            .map_err(|e| SaeError::Input(format!("Gated's parameters: {e}")))?;
+        let (parts, features, path) = loss_and_grads(
+            weights,
+            GatedParams {
+                r_mag: &r_mag.value,
+                b_mag: &b_mag.value,
+            },
+            b.x,
+            b.xc,
+            pre,
+            b.penalty,
+            None,
+            scratch,
+            GatedGrads {
+                weights: grads,
+                r_mag: &mut r_mag.grad,
+                b_mag: &mut b_mag.grad,
+            },
+        );
+        Ok(Gradients {
+            parts,
+            features,
+            path,
+            error: None,
+        })
+    }
+
+    fn inference(&self, t: &Trainer) -> Activation {
+        Activation::Gated {
+            r_mag: t.evaluated_param(R_MAG),
+            b_mag: t.evaluated_param(B_MAG),
+        }
+    }
+}
+
+fn index(params: &[crate::train::trainer::ExtraParam], name: &str) -> Result<usize> {
+    params
+        .iter()
+        .position(|p| p.name == name)
+        .ok_or_else(|| SaeError::Input(format!("a Gated trainer must hold `{name}`")))
+}
 
 /// Gated's own parameters beside the shared four, and their gradients' destination.
 pub struct GatedParams<'a> {

@@ -16,10 +16,98 @@
 
 use rayon::prelude::*;
 
+use super::{batchtopk, Architecture, Batch};
+use crate::dictionary::Activation;
+use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::kernels::sparse::{decode, entry_dots, ByLatent};
 use crate::kernels::vector::{axpy, dot, sum_f64, sum_rows, weighted_row_sum};
+use crate::train::config::{TrainConfig, LONG_RUN_STEPS};
+use crate::train::trainer::Trainer;
 use crate::weights::SaeWeights;
+
+/// BatchTopK with nested reconstruction losses; runs as JumpReLU like BatchTopK.
+pub(crate) struct Matryoshka {
+    pub k: usize,
+}
+
+/// Matryoshka's default prefixes: groups of 1/32, 1/16, 1/8 and 1/4 of the latents and the
+/// rest (the group fractions of dictionary_learning's Matryoshka example), so the prefixes
+/// hold 1/32, 3/32, 7/32, 15/32 and all of the latents. Fewer when the width is too small
+/// for a group to be non-empty.
+pub fn default_widths(d_sae: usize) -> Vec<usize> {
+    let mut widths: Vec<usize> = [1usize, 3, 7, 15]
+        .iter()
+        .map(|&n| n * d_sae / 32)
+        .filter(|&w| w > 0)
+        .collect();
+    widths.dedup();
+    widths.push(d_sae);
+    widths.dedup();
+    widths
+}
+
+impl Architecture for Matryoshka {
+    fn k(&self) -> Option<usize> {
+        Some(self.k)
+    }
+
+    fn configure(&self, cfg: &mut TrainConfig) {
+        cfg.matryoshka_widths = default_widths(cfg.d_sae);
+    }
+
+    /// BatchTopK's lr.
+    fn default_lr(&self, d_sae: usize, _total_steps: u64) -> f32 {
+        super::topk::default_lr(d_sae, LONG_RUN_STEPS)
+    }
+
+    fn validate(&self, cfg: &TrainConfig) -> Result<()> {
+        let widths = &cfg.matryoshka_widths;
+        if widths.last() != Some(&cfg.d_sae) {
+            return Err(SaeError::config(
+                "matryoshka_widths",
+                format!(
+                    "= {widths:?} must end at d_sae = {} (the whole dictionary)",
+                    cfg.d_sae
+                ),
+            ));
+        }
+        if widths[0] == 0 || widths.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(SaeError::config(
+                "matryoshka_widths",
+                format!("= {widths:?} must be positive and strictly increasing"),
+            ));
+        }
+        // The skip connection's gradient would miss the nested levels' errors.
+        if cfg.skip_connection {
+            return Err(SaeError::config(
+                "skip_connection",
+                "is not supported for Matryoshka transcoders",
+            ));
+        }
+        Ok(())
+    }
+
+    fn select(&self, t: &mut Trainer, rows: usize) -> SparseFeatures {
+        batchtopk::select_batch(t, rows, self.k)
+    }
+
+    fn add_reconstruction_terms(&self, t: &mut Trainer, b: &Batch, f: &SparseFeatures) -> f64 {
+        add_inner_levels(
+            &t.weights,
+            b.x,
+            b.xc,
+            f,
+            &t.cfg.matryoshka_widths,
+            t.cfg.apply_b_dec_to_input(),
+            &mut t.grads,
+        )
+    }
+
+    fn inference(&self, t: &Trainer) -> Activation {
+        batchtopk::inference(t)
+    }
+}
 
 /// The kept entries of `f` whose latent lies in `lo..hi`.
 fn group(f: &SparseFeatures, lo: usize, hi: usize) -> SparseFeatures {
