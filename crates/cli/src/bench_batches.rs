@@ -9,8 +9,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 use crate::progress::Progress;
-use crate::train::Source;
-use crate::train_config::RunConfig;
+use saelab_train::{Quiet, RunConfig, Source};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,7 +53,7 @@ pub fn run(args: Args) -> Result<()> {
         "holdout_windows": args.holdout_windows,
         "sae": [],
     }))?;
-    let source = Source::open(&run)?;
+    let source = Source::open(&run, &mut Quiet)?;
     let steps = source.total_steps(args.batch)?;
     let d = source.hooks[0].1;
     let batches = source.token_batches(&run)?;

@@ -12,8 +12,8 @@ use saelab_eval::{evaluate, EvalDictionary, EvalOptions};
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
 use crate::sae_arg::load_dictionaries;
-use crate::train::write_atomic;
 use crate::ModelArg;
+use saelab_train::write_atomic;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -13,8 +13,8 @@ use saelab_model::HookPoint;
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
-use crate::run_folder;
 use crate::ModelArg;
+use saelab_train::folder as run_folder;
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -13,13 +13,9 @@ mod features_export;
 mod harvest;
 mod progress;
 mod report;
-mod run_folder;
 mod sae_arg;
 mod serve;
 mod train;
-mod train_config;
-mod train_eval;
-mod train_files;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use saelab_model::{HookPoint, ModelConfig};
 use saelab_sae::{Dictionary, Sae};
 
-use crate::train_config::check_name;
+use saelab_sae::train::spec::check_name;
 
 pub struct NamedDictionary {
     pub name: String,

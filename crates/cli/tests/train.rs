@@ -154,6 +154,30 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
             assert!(a == b, "{name}/{file} differs after the resume");
         }
     }
+    // The library, given the run's settings as the command wrote them, trains the same
+    // dictionaries byte for byte: the command is the library behind flags.
+    let library = tmp.path().join("library");
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(whole.join("config.json")).unwrap()).unwrap();
+    let run: saelab_train::RunConfig = serde_json::from_value(file["run"].clone()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let start = saelab_train::Start::Fresh(Box::new(run));
+    let outcome = saelab_train::train(&library, start, &mut saelab_train::Quiet, &stop).unwrap();
+    let saelab_train::Outcome::Finished(finished) = outcome else {
+        panic!("the library's run was not finished");
+    };
+    assert_eq!(finished.summary["steps"].as_u64(), Some(steps));
+    for name in names {
+        for file in ["sae_weights.safetensors", "cfg.json"] {
+            let a = std::fs::read(whole.join("final").join(name).join(file)).unwrap();
+            let b = std::fs::read(library.join("final").join(name).join(file)).unwrap();
+            assert!(
+                a == b,
+                "{name}/{file}: the library trained another dictionary"
+            );
+        }
+    }
+    assert_eq!(metrics(&whole), metrics(&library));
     // PCA is fitted on the replayed batches too: the same baseline as uninterrupted.
     let pca = |run: &Path| {
         let s: serde_json::Value =

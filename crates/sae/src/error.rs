@@ -12,6 +12,11 @@ pub enum SaeError {
         message: String,
     },
 
+    /// A dictionary spec (`topk:k=32,width=16384`) or one of its keys that cannot work; the
+    /// message names the key.
+    #[error("{0}")]
+    Spec(String),
+
     /// Input data that does not fit the dictionary (wrong width, empty batch, non-finite values).
     #[error("invalid input: {0}")]
     Input(String),

@@ -20,5 +20,6 @@ pub use dictionary::{Activation, Dictionary, Forward, Metadata, Sae};
 pub use error::{Result, SaeError};
 pub use features::SparseFeatures;
 pub use train::config::{BDecInit, L1Variant, Optimizer, TrainArchitecture, TrainConfig};
+pub use train::spec::SaeSpec;
 pub use train::trainer::{StepStats, Trainer};
 pub use weights::SaeWeights;

@@ -15,6 +15,7 @@ pub mod resample;
 pub mod schedule;
 pub mod set;
 pub mod signum;
+pub mod spec;
 pub mod target_l0;
 pub mod trainer;
 pub mod transcoder;

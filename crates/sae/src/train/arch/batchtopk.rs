@@ -2,7 +2,7 @@
 //! fire, so a token may use more or fewer than k latents. The smallest value kept is tracked
 //! as a running threshold, with which the trained dictionary runs as JumpReLU.
 
-use super::Architecture;
+use super::{Architecture, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::features::SparseFeatures;
 use crate::kernels::select;
@@ -33,6 +33,13 @@ pub(super) fn inference(t: &Trainer) -> Activation {
         threshold: vec![t.threshold.unwrap_or(0.0) as f32; t.cfg.d_sae],
     }
 }
+
+pub(crate) const KIND: SpecKind = SpecKind {
+    name: "batchtopk",
+    about: "the k·B largest activations of a batch of B tokens; runs as JumpReLU",
+    keys: &["k", "aux"],
+    build: |k| TrainArchitecture::BatchTopK { k },
+};
 
 impl Architecture for BatchTopK {
     fn k(&self) -> Option<usize> {

@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::{Architecture, Batch, Gradients, ParamSpec};
+use super::{Architecture, Batch, Gradients, ParamSpec, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
@@ -37,6 +37,13 @@ const R_MAG: &str = "r_mag";
 const B_MAG: &str = "b_mag";
 
 pub(crate) struct Gated;
+
+pub(crate) const KIND: SpecKind = SpecKind {
+    name: "gated",
+    about: "a gate with an L1 penalty and a separate magnitude path",
+    keys: &["l1", "target_l0"],
+    build: |_| TrainArchitecture::Gated,
+};
 
 impl Architecture for Gated {
     fn validate(&self, cfg: &TrainConfig) -> Result<()> {

@@ -10,7 +10,7 @@
 //! the threshold gradient sums, over the entries within ε/2 of their threshold,
 //!   ∂L/∂θ_j = Σ_t K(·) · [ −(θ_j/ε) ⟨g_t, W_dec[j]⟩ − λ/(B ε) ],   g_t = ∂L_rec/∂x̂_t.
 
-use super::{Architecture, Batch, ParamSpec};
+use super::{Architecture, Batch, ParamSpec, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::features::SparseFeatures;
 use crate::kernels::select;
@@ -23,6 +23,13 @@ use crate::train::trainer::{named_mut, Trainer};
 const THRESHOLD: &str = "threshold";
 
 pub(crate) struct JumpRelu;
+
+pub(crate) const KIND: SpecKind = SpecKind {
+    name: "jumprelu",
+    about: "JumpReLU with an L0 penalty and learned thresholds",
+    keys: &["l0", "target_l0", "bandwidth", "threshold"],
+    build: |_| TrainArchitecture::JumpRelu,
+};
 
 impl Architecture for JumpRelu {
     fn sparsity_coefficient(&self, cfg: &TrainConfig) -> f32 {

@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::{batchtopk, Architecture, Batch};
+use super::{batchtopk, Architecture, Batch, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
@@ -46,6 +46,13 @@ pub fn default_widths(d_sae: usize) -> Vec<usize> {
     widths.dedup();
     widths
 }
+
+pub(crate) const KIND: SpecKind = SpecKind {
+    name: "matryoshka",
+    about: "BatchTopK whose nested prefixes (`widths`) each learn to reconstruct",
+    keys: &["k", "widths", "aux"],
+    build: |k| TrainArchitecture::MatryoshkaBatchTopK { k },
+};
 
 impl Architecture for Matryoshka {
     fn k(&self) -> Option<usize> {

@@ -5,8 +5,10 @@
 //! the optimiser, schedules, the skip connection, firing statistics, checkpoints.
 //!
 //! Adding an architecture is a new file here plus its registration in this one: its variant
-//! of [`TrainArchitecture`] (the name saved in configs and checkpoints) and its line in
-//! [`TrainArchitecture::rule`], which builds the file's rule from the variant.
+//! of [`TrainArchitecture`] (the name saved in configs and checkpoints), its line in
+//! [`TrainArchitecture::rule`], which builds the file's rule from the variant, and its spec
+//! kind in [`SPEC_KINDS`], which is all that `saelab train --sae`, run files and the Python
+//! bindings need to know of it (`spec.rs`).
 
 mod batchtopk;
 pub mod gated;
@@ -70,6 +72,29 @@ impl TrainArchitecture {
         }
     }
 }
+
+/// A kind of dictionary that specs name (`topk:k=32,width=…`): the architecture it trains
+/// and the spec keys that apply to it alone (`spec.rs` lists the keys every kind takes).
+pub struct SpecKind {
+    pub name: &'static str,
+    /// One line for help texts.
+    pub about: &'static str,
+    /// Its own keys, e.g. `k` for TopK; a kind that takes `k` requires it.
+    pub keys: &'static [&'static str],
+    /// The architecture, from the spec's `k` (given whenever `keys` has it).
+    pub build: fn(k: usize) -> TrainArchitecture,
+}
+
+/// Every kind a spec may name, in the order help texts list them.
+pub const SPEC_KINDS: [SpecKind; 7] = [
+    topk::KIND,
+    batchtopk::KIND,
+    matryoshka::KIND,
+    relu_l1::STANDARD,
+    relu_l1::APRIL,
+    jumprelu::KIND,
+    gated::KIND,
+];
 
 /// A parameter beside the shared four (`W_enc`, `b_enc`, `W_dec`, `b_dec`): its name in
 /// checkpoints, its value at the start (and after a resample) and its shape.

@@ -3,7 +3,7 @@
 //! free, Anthropic's April 2024 update). Ghost grads and resampling apply to both. Runs as a
 //! ReLU (`standard`) dictionary.
 
-use super::{Architecture, L1Variant};
+use super::{Architecture, L1Variant, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::train::config::TrainConfig;
 use crate::train::objective::L1Term;
@@ -12,6 +12,24 @@ use crate::train::trainer::Trainer;
 pub(crate) struct ReluL1 {
     pub variant: L1Variant,
 }
+
+pub(crate) const STANDARD: SpecKind = SpecKind {
+    name: "relu",
+    about: "ReLU with an L1 penalty, unit-norm decoder rows",
+    keys: &["l1", "target_l0", "ghost_grads"],
+    build: |_| TrainArchitecture::ReluL1 {
+        variant: L1Variant::Standard,
+    },
+};
+
+pub(crate) const APRIL: SpecKind = SpecKind {
+    name: "april",
+    about: "ReLU with an L1 penalty weighted by decoder norms (the April update)",
+    keys: &["l1", "target_l0", "ghost_grads"],
+    build: |_| TrainArchitecture::ReluL1 {
+        variant: L1Variant::April,
+    },
+};
 
 impl Architecture for ReluL1 {
     fn configure(&self, cfg: &mut TrainConfig) {

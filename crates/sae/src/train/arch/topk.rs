@@ -1,7 +1,7 @@
 //! TopK (Gao et al. 2024): the k largest pre-activations of each token fire; AuxK (in the
 //! shared objective) gives dead latents a gradient. Runs as TopK.
 
-use super::Architecture;
+use super::{Architecture, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::features::SparseFeatures;
 use crate::kernels::select;
@@ -25,6 +25,13 @@ pub fn default_lr(d_sae: usize, total_steps: u64) -> f32 {
         .max(1.0);
     (width as f64 * short_run) as f32
 }
+
+pub(crate) const KIND: SpecKind = SpecKind {
+    name: "topk",
+    about: "the k largest activations of each token (AuxK for dead latents)",
+    keys: &["k", "aux"],
+    build: |k| TrainArchitecture::TopK { k },
+};
 
 impl Architecture for TopK {
     fn k(&self) -> Option<usize> {

@@ -81,7 +81,7 @@ pub fn trim_metrics(path: &Path, steps: u64) -> Result<()> {
             _ => break,
         }
     }
-    crate::train::write_atomic(path, kept.as_bytes())
+    crate::write_atomic(path, kept.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,14 +1,14 @@
 //! The end of a training run: every dictionary (and the PCA baseline) evaluated on the
 //! held-out windows, with METRICS.md's definitions (fvu about the held-out mean, l0, dead
-//! over the held-out tokens), and the summary table.
+//! over the held-out tokens).
 
 use anyhow::Result;
 use saelab_sae::baseline::Pca;
 use saelab_sae::train::set::TrainerSet;
-use saelab_sae::{Dictionary, StepStats};
+use saelab_sae::Dictionary;
 
-use crate::train::Source;
-use crate::train_config::RunConfig;
+use crate::config::RunConfig;
+use crate::source::Source;
 
 /// Sums behind one reconstruction's metrics.
 #[derive(Default, Clone)]
@@ -49,6 +49,7 @@ impl Spread {
 
 const ROWS: usize = 4096;
 
+/// The held-out evaluation as `summary.json` holds it under `holdout`.
 pub fn evaluate_holdout(
     run: &RunConfig,
     source: &Source,
@@ -137,43 +138,4 @@ fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
         .zip(b)
         .map(|(x, y)| f64::from(x - y) * f64::from(x - y))
         .sum()
-}
-
-pub fn print_summary(set: &TrainerSet, last: &[StepStats], holdout: Option<&serde_json::Value>) {
-    println!(
-        "{:<28} {:>8} {:>10} {:>8} {:>8} {:>8}",
-        "dictionary", "steps", "train fvu", "l0", "dead %", "lr"
-    );
-    for (spec, s) in set.specs().iter().zip(last) {
-        println!(
-            "{:<28} {:>8} {:>10.4} {:>8.1} {:>8.2} {:>8.1e}",
-            spec.name,
-            s.step + 1,
-            s.fvu,
-            s.l0,
-            100.0 * s.dead_fraction,
-            s.lr
-        );
-    }
-    let Some(h) = holdout else {
-        return;
-    };
-    println!("held out: {} tokens", h["tokens"]);
-    println!("{:<28} {:>10} {:>8} {:>8}", "", "fvu", "l0", "dead %");
-    for d in h["dictionaries"].as_array().into_iter().flatten() {
-        println!(
-            "{:<28} {:>10.4} {:>8.1} {:>8.2}",
-            d["name"].as_str().unwrap_or(""),
-            d["fvu"].as_f64().unwrap_or(f64::NAN),
-            d["l0"].as_f64().unwrap_or(f64::NAN),
-            100.0 * d["dead_fraction"].as_f64().unwrap_or(f64::NAN)
-        );
-    }
-    if let Some(p) = h.get("pca") {
-        println!(
-            "{:<28} {:>10.4}",
-            format!("pca ({} components)", p["components"]),
-            p["fvu"].as_f64().unwrap_or(f64::NAN)
-        );
-    }
 }
