@@ -294,7 +294,13 @@ impl Trainer {
         }
 
         self.firing.record(&features);
-        if let (Some(control), Some(target)) = (&mut self.l0_control, self.cfg.target_l0) {
+        let steered = match self.cfg.target_l0 {
+            Some(target) => rule.steer_l0(self, features.l0(), target),
+            None => false,
+        };
+        if let (Some(control), Some(target), false) =
+            (&mut self.l0_control, self.cfg.target_l0, steered)
+        {
             // Not while the penalty warms up: its coefficient is not yet the one steered.
             if self.step + 1 >= self.cfg.l1_warmup_steps {
                 control.observe(features.l0(), target);

@@ -74,6 +74,30 @@ impl Architecture for JumpRelu {
         parts.l0 = term.loss_and_grad(pre, f, &g, w_dec, d, &mut theta.grad);
     }
 
+    /// Shifts every threshold by the same amount, a fraction of their mean that grows with
+    /// the log-ratio of the step's L0 to the target. The L0 penalty cannot do this job: its
+    /// thresholds also rise from the reconstruction alone, so a coefficient brought to zero
+    /// leaves L0 below a target above where JumpReLU settles unpenalised, and Adam moves each
+    /// threshold by about the lr per step whatever the coefficient, far slower than L0 needs
+    /// (BENCHMARKS.md, "Target L0"). A shift acts within the step, as BatchTopK's threshold
+    /// does; the penalty, at its configured coefficient, still decides which latents keep
+    /// the higher thresholds.
+    fn steer_l0(&self, t: &mut Trainer, l0: f64, target: f64) -> bool {
+        let Some(control) = t.l0_control.as_mut() else {
+            return false;
+        };
+        let fraction = control.threshold_shift(l0, target);
+        let theta = t.param_mut(THRESHOLD);
+        let mean = theta.value.iter().map(|&v| f64::from(v)).sum::<f64>()
+            / theta.value.len().max(1) as f64;
+        let shift = (fraction * mean) as f32;
+        theta
+            .value
+            .iter_mut()
+            .for_each(|v| *v = (*v + shift).max(0.0));
+        true
+    }
+
     /// A negative threshold would let negative pre-activations through.
     fn after_update(&self, t: &mut Trainer) {
         let theta = t.param_mut(THRESHOLD);

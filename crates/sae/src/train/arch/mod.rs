@@ -212,6 +212,13 @@ pub(crate) trait Architecture {
         Ok(shared_objective(self, t, b))
     }
 
+    /// With a `target_l0`, steers the dictionary towards it from the step's L0 directly and
+    /// returns true; by default returns false, and the trainer steers the penalty's
+    /// coefficient instead (`target_l0.rs`).
+    fn steer_l0(&self, _t: &mut Trainer, _l0: f64, _target: f64) -> bool {
+        false
+    }
+
     /// Constraints applied to the parameters after each optimiser step.
     fn after_update(&self, _t: &mut Trainer) {}
 
