@@ -154,13 +154,16 @@ impl Observer for Bars {
         }
     }
 
-    fn stepped(&mut self, step: u64, total: u64, _stats: &[StepStats]) {
-        let bar = self.train.get_or_insert_with(|| {
-            let mut bar = Progress::new("train (steps)", total);
-            bar.set_position(step - 1);
-            bar
-        });
-        bar.inc(1);
+    fn started(&mut self, done: u64, total: u64) {
+        let mut bar = Progress::new("train (steps)", total);
+        bar.set_position(done);
+        self.train = Some(bar);
+    }
+
+    fn stepped(&mut self, _step: u64, _total: u64, _stats: &[StepStats]) {
+        if let Some(bar) = self.train.as_mut() {
+            bar.inc(1);
+        }
     }
 
     fn trained(&mut self) {

@@ -62,6 +62,10 @@ pub trait Observer {
     /// Resuming: `done` of the `total` steps before the checkpoint have been replayed.
     fn replayed(&mut self, _done: u64, _total: u64) {}
 
+    /// Training starts (or resumes) after `done` of `total` steps; the first batch may take a
+    /// while (the shuffling buffer fills first).
+    fn started(&mut self, _done: u64, _total: u64) {}
+
     /// Step `step` (1-based) of `total` was taken, with each dictionary's statistics.
     fn stepped(&mut self, _step: u64, _total: u64, _stats: &[StepStats]) {}
 

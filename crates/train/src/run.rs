@@ -163,6 +163,7 @@ pub fn train(
         .append(true)
         .create(true)
         .open(out.join("metrics.jsonl"))?;
+    observer.started(done, total_steps);
     let start = Instant::now();
     let mut last_stats = Vec::new();
     while set.steps() < total_steps {
