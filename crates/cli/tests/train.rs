@@ -202,6 +202,102 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
     }
 }
 
+/// SIGKILL again and again, at points drawn at random after each new checkpoint (mid-step,
+/// mid-checkpoint-write, mid-evaluation or mid-report), each time resumed, until the run
+/// finishes: the dictionaries and the log end as an uninterrupted run's.
+#[test]
+fn a_run_killed_again_and_again_ends_with_the_same_dictionaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache_dir = tmp.path().join("cache");
+    cache(&cache_dir);
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let o = saelab()
+        .args(train_args(&cache_dir, &whole))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let latest = |run: &Path| -> u64 {
+        std::fs::read_dir(run.join("checkpoints"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_prefix("step_")?.parse::<u64>().ok()
+                    })
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    // A fixed draw of delays (a small linear congruential sequence), so a failure repeats.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut kills = 0;
+    let mut resumed = false;
+    loop {
+        let mut command = saelab();
+        match resumed {
+            false => command.args(train_args(&cache_dir, &killed)),
+            true => command.args(["train", "--resume", "--out"]).arg(&killed),
+        };
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let before = latest(&killed);
+        let start = Instant::now();
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a resumed run failed after {kills} kills");
+                break true;
+            }
+            if latest(&killed) > before {
+                break false;
+            }
+            assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        if finished {
+            break;
+        }
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis((seed >> 33) % 400));
+        child.kill().unwrap(); // SIGKILL (or a no-op if it has just exited)
+        let status = child.wait().unwrap();
+        if status.success() {
+            break;
+        }
+        kills += 1;
+        resumed = true;
+    }
+    eprintln!("{kills} kills");
+    assert!(
+        kills >= 3,
+        "only {kills} kills: the run was too short to test"
+    );
+    for name in [
+        "0-topk-1024-k8",
+        "1-relu-512-l1_1",
+        "2-jumprelu-512-l0_0.2",
+        "3-gated-512-l1_1",
+    ] {
+        for file in [
+            "sae_weights.safetensors",
+            "cfg.json",
+            "sparsity.safetensors",
+        ] {
+            let a = std::fs::read(whole.join("final").join(name).join(file)).unwrap();
+            let b = std::fs::read(killed.join("final").join(name).join(file)).unwrap();
+            assert!(a == b, "{name}/{file} differs after {kills} kills");
+        }
+    }
+    assert_eq!(metrics(&whole), metrics(&killed), "after {kills} kills");
+}
+
 /// metrics.jsonl's records without their speed.
 fn metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
