@@ -392,3 +392,131 @@ fn the_report_survives_corrupt_eval_json() {
         }
     }));
 }
+
+/// A TOML run file with a dictionary of every kind and most keys: parsed, checked, and each
+/// dictionary's training config built and validated (the allocation itself is not made:
+/// a corrupt width within saelab's bounds may still be more than this machine holds).
+#[test]
+fn run_configs_survive_corrupt_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = r#"
+cache = "no-such-cache"
+hooks = ["blocks.1.hook_resid_post", "blocks.1.hook_mlp_out"]
+tokens = 100000
+batch = 256
+buffer_mib = 64
+checkpoint_every = 50
+keep_checkpoints = 2
+log_every = 5
+holdout_windows = 16
+pca = 8
+
+[[sae]]
+kind = "topk"
+width = 512
+k = 16
+lr = 0.002
+aux = 0.25
+optimizer = "signum"
+momentum = 0.9
+
+[[sae]]
+kind = "matryoshka"
+width = 512
+k = 8
+widths = [32, 128]
+b_dec = "mean"
+
+[[sae]]
+kind = "jumprelu"
+width = 256
+target_l0 = 12.5
+bandwidth = 0.05
+threshold = 0.02
+warmup = 10
+decay = 20
+
+[[sae]]
+kind = "relu"
+width = 256
+l1 = 2.5
+ghost_grads = true
+resample_every = 25
+dead_after_tokens = 5000
+encoder_scale = 0.5
+
+[[sae]]
+kind = "gated"
+width = 256
+l1 = 1.0
+normalize = false
+
+[[sae]]
+kind = "batchtopk"
+width = 256
+k = 4
+hook = "blocks.1.hook_resid_post"
+out_hook = "blocks.1.hook_mlp_out"
+skip = true
+name = "tc"
+"#;
+    std::fs::write(tmp.path().join("run.toml"), text).unwrap();
+    let names = vec!["run.toml".to_string()];
+    assert_no_panics(corrupt_each(
+        "run config",
+        tmp.path(),
+        &names,
+        500,
+        &|dir| {
+            let Ok(run) = saelab_train::RunConfig::from_toml(&dir.join("run.toml")) else {
+                return;
+            };
+            let _ = run.check();
+            for spec in &run.sae {
+                let _ = spec.train_config(64, 400, 0);
+                let _ = spec.label(0);
+            }
+        },
+    ));
+}
+
+/// Trainer checkpoints (the scalars' JSON and the tensors) of several trainers, restored
+/// and stepped once.
+#[test]
+fn checkpoints_survive_corrupt_files() {
+    use saelab_sae::{Optimizer, TrainArchitecture, TrainConfig, Trainer};
+    let batch: Vec<f32> = (0..64 * 16)
+        .map(|i| ((i * 7919) % 113) as f32 / 50.0 - 1.0)
+        .collect();
+    let configs = {
+        let mut topk = TrainConfig::new(TrainArchitecture::TopK { k: 4 }, 16, 64, 20);
+        topk.use_optimizer(Optimizer::Signum);
+        let mut jumprelu = TrainConfig::new(TrainArchitecture::JumpRelu, 16, 64, 20);
+        jumprelu.target_l0 = Some(6.0);
+        let gated = TrainConfig::new(TrainArchitecture::Gated, 16, 64, 20);
+        [topk, jumprelu, gated]
+    };
+    let mut panics = Vec::new();
+    for (k, cfg) in configs.into_iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut trainer = Trainer::new(cfg.clone()).unwrap();
+        for _ in 0..3 {
+            trainer.step(&batch).unwrap();
+        }
+        trainer.save_checkpoint(tmp.path()).unwrap();
+        let (_, names) = copy(tmp.path());
+        panics.extend(corrupt_each(
+            &format!("checkpoint {:?}", cfg.architecture),
+            tmp.path(),
+            &names,
+            600 + k as u64,
+            &|dir| {
+                if let Ok(mut t) = Trainer::load_checkpoint(cfg.clone(), dir) {
+                    let _ = t.step(&batch);
+                    let _ = t.dictionary();
+                }
+            },
+        ));
+    }
+    assert_no_panics(panics);
+}
