@@ -64,17 +64,45 @@ fn train_args(cache: &Path, out: &Path) -> Vec<String> {
     v
 }
 
-#[test]
-fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
-    let tmp = tempfile::tempdir().unwrap();
-    let cache_dir = tmp.path().join("cache");
+/// The dictionaries of `train_args`'s run.
+const NAMES: [&str; 4] = [
+    "0-topk-1024-k8",
+    "1-relu-512-l1_1",
+    "2-jumprelu-512-l0_0.2",
+    "3-gated-512-l1_1",
+];
+
+/// A cache under `dir` and an uninterrupted run on it, `dir/whole`.
+fn uninterrupted_run(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cache_dir = dir.join("cache");
     cache(&cache_dir);
-    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let whole = dir.join("whole");
     let o = saelab()
         .args(train_args(&cache_dir, &whole))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    (cache_dir, whole)
+}
+
+/// Dictionary `name` of runs `a` and `b` holds the same bytes in every file.
+fn same_files(a: &Path, b: &Path, name: &str, when: &str) {
+    for file in [
+        "sae_weights.safetensors",
+        "cfg.json",
+        "sparsity.safetensors",
+    ] {
+        let x = std::fs::read(a.join("final").join(name).join(file)).unwrap();
+        let y = std::fs::read(b.join("final").join(name).join(file)).unwrap();
+        assert!(x == y, "{name}/{file} differs {when}");
+    }
+}
+
+#[test]
+fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cache_dir, whole) = uninterrupted_run(tmp.path());
+    let killed = tmp.path().join("killed");
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(whole.join("summary.json")).unwrap()).unwrap();
     let steps = summary["steps"].as_u64().unwrap();
@@ -130,12 +158,7 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("resuming from"), "{}", stderr(&o));
-    let names = [
-        "0-topk-1024-k8",
-        "1-relu-512-l1_1",
-        "2-jumprelu-512-l0_0.2",
-        "3-gated-512-l1_1",
-    ];
+    let names = NAMES;
     for (name, architecture) in names.iter().zip(["topk", "standard", "jumprelu", "gated"]) {
         let cfg: serde_json::Value = serde_json::from_slice(
             &std::fs::read(whole.join("final").join(name).join("cfg.json")).unwrap(),
@@ -144,15 +167,7 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
         assert_eq!(cfg["architecture"], architecture, "{name}");
     }
     for name in names {
-        for file in [
-            "sae_weights.safetensors",
-            "cfg.json",
-            "sparsity.safetensors",
-        ] {
-            let a = std::fs::read(whole.join("final").join(name).join(file)).unwrap();
-            let b = std::fs::read(killed.join("final").join(name).join(file)).unwrap();
-            assert!(a == b, "{name}/{file} differs after the resume");
-        }
+        same_files(&whole, &killed, name, "after the resume");
     }
     // The library, given the run's settings as the command wrote them, trains the same
     // dictionaries byte for byte: the command is the library behind flags.
@@ -168,14 +183,7 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
     };
     assert_eq!(finished.summary["steps"].as_u64(), Some(steps));
     for name in names {
-        for file in ["sae_weights.safetensors", "cfg.json"] {
-            let a = std::fs::read(whole.join("final").join(name).join(file)).unwrap();
-            let b = std::fs::read(library.join("final").join(name).join(file)).unwrap();
-            assert!(
-                a == b,
-                "{name}/{file}: the library trained another dictionary"
-            );
-        }
+        same_files(&whole, &library, name, "when trained through the library");
     }
     assert_eq!(metrics(&whole), metrics(&library));
     // PCA is fitted on the replayed batches too: the same baseline as uninterrupted.
@@ -208,14 +216,8 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
 #[test]
 fn a_run_killed_again_and_again_ends_with_the_same_dictionaries() {
     let tmp = tempfile::tempdir().unwrap();
-    let cache_dir = tmp.path().join("cache");
-    cache(&cache_dir);
-    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
-    let o = saelab()
-        .args(train_args(&cache_dir, &whole))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (cache_dir, whole) = uninterrupted_run(tmp.path());
+    let killed = tmp.path().join("killed");
 
     let latest = |run: &Path| -> u64 {
         std::fs::read_dir(run.join("checkpoints"))
@@ -279,21 +281,8 @@ fn a_run_killed_again_and_again_ends_with_the_same_dictionaries() {
         kills >= 3,
         "only {kills} kills: the run was too short to test"
     );
-    for name in [
-        "0-topk-1024-k8",
-        "1-relu-512-l1_1",
-        "2-jumprelu-512-l0_0.2",
-        "3-gated-512-l1_1",
-    ] {
-        for file in [
-            "sae_weights.safetensors",
-            "cfg.json",
-            "sparsity.safetensors",
-        ] {
-            let a = std::fs::read(whole.join("final").join(name).join(file)).unwrap();
-            let b = std::fs::read(killed.join("final").join(name).join(file)).unwrap();
-            assert!(a == b, "{name}/{file} differs after {kills} kills");
-        }
+    for name in NAMES {
+        same_files(&whole, &killed, name, &format!("after {kills} kills"));
     }
     assert_eq!(metrics(&whole), metrics(&killed), "after {kills} kills");
 }
