@@ -329,7 +329,8 @@ fn dictionary_specs(
         .collect()
 }
 
-/// The library's config for `entry` (`SaeSpec::train_config`), with the run's metadata.
+/// The library's config for `entry` (`SaeSpec::train_config`, validated), with the run's
+/// metadata.
 fn train_config(
     entry: &SaeSpec,
     d: usize,
@@ -349,6 +350,6 @@ fn train_config(
         exclude_special_tokens: Some(true),
         ..Metadata::default()
     };
-    cfg.validate()?;
+    // Validated by `train_config`; the metadata takes no part in validation.
     Ok(cfg)
 }
