@@ -124,6 +124,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             skip.skip_connection = true;
             run(&format!("{name}+skip"), skip)?;
         }
+        if matches!(arch, TrainArchitecture::TopK { .. }) {
+            let mut floor = base(arch);
+            floor.min_density = 2.0 / ROWS as f64;
+            run(&format!("{name}+floor"), floor)?;
+        }
         if base(arch).penalised() {
             let mut target = base(arch);
             target.target_l0 = Some(8.0);

@@ -57,6 +57,9 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
     });
     resampled.resample_every_steps = 6;
     resampled.dead_after_tokens = 1024;
+    // TopK's firing floor raises biases between steps (300 latents, 256 rows: 2 each).
+    let mut floored = config(TrainArchitecture::TopK { k: 6 });
+    floored.min_density = 2.0 / 256.0;
     // The target_l0 controller's state is checkpointed too.
     let targeted = |arch| {
         let mut cfg = config(arch);
@@ -73,6 +76,7 @@ fn a_resumed_trainer_matches_an_uninterrupted_one_bit_for_bit() {
         signum(TrainArchitecture::JumpRelu),
         signum(TrainArchitecture::Gated),
         resampled,
+        floored,
     ]);
     for cfg in configs {
         let arch = cfg.architecture;

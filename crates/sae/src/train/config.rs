@@ -79,6 +79,12 @@ pub struct TrainConfig {
     /// `exp(pre)`, at the scale of the main loss (Anthropic, January 2024).
     #[serde(default)]
     pub ghost_grads: bool,
+    /// TopK's firing floor: a latent that fired on fewer than round(min_density·B) (at
+    /// least 1) of a batch's B tokens has its encoder bias raised by the least amount that
+    /// would have made it fire that often on the batch (`floor.rs`). Default 0: off. Runs
+    /// saved before the floor existed read as 0 and resume as they were.
+    #[serde(default)]
+    pub min_density: f64,
     /// Latents used by AuxK per token (default d_in / 2); 0 turns AuxK off.
     pub aux_k: Option<usize>,
     pub aux_coefficient: f32,
@@ -183,6 +189,7 @@ impl TrainConfig {
             jumprelu_bandwidth: default_jumprelu_bandwidth(),
             jumprelu_init_threshold: default_jumprelu_init_threshold(),
             ghost_grads: false,
+            min_density: 0.0,
             aux_k: None,
             aux_coefficient: 1.0 / 32.0,
             dead_after_tokens: 10_000_000,
@@ -308,6 +315,25 @@ impl TrainConfig {
             return Err(SaeError::config(
                 "matryoshka_widths",
                 "apply to Matryoshka BatchTopK dictionaries only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The firing floor acts on TopK's per-token selection (`floor.rs`).
+    fn validate_min_density(&self) -> Result<()> {
+        let m = self.min_density;
+        if !(m.is_finite() && (0.0..=1.0).contains(&m)) {
+            return Err(SaeError::config(
+                "min_density",
+                format!("= {m} must be in [0, 1]"),
+            ));
+        }
+        let topk = matches!(self.architecture, TrainArchitecture::TopK { .. });
+        if m > 0.0 && !topk {
+            return Err(SaeError::config(
+                "min_density",
+                "applies to TopK dictionaries only",
             ));
         }
         Ok(())
@@ -453,6 +479,7 @@ impl TrainConfig {
                 format!("= {} must be ≥ 0", self.aux_coefficient),
             ));
         }
+        self.validate_min_density()?;
         if let Some(a) = self.aux_k {
             if a > self.d_sae {
                 return Err(SaeError::config(

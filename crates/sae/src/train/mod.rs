@@ -7,6 +7,7 @@ pub mod arch;
 pub mod checkpoint;
 pub mod config;
 pub mod dead;
+pub mod floor;
 pub mod geometric_median;
 pub mod ghost;
 pub mod objective;

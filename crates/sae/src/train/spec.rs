@@ -77,6 +77,10 @@ pub struct SaeSpec {
     /// AuxK's coefficient (topk, batchtopk, matryoshka; default 1/32).
     #[serde(default)]
     pub aux: Option<f32>,
+    /// TopK's firing floor: the least share of a batch's tokens each latent fires on
+    /// (default 0: off; `floor.rs` says when it helps and when it hurts).
+    #[serde(default)]
+    pub min_density: Option<f64>,
     /// The encoder starts as the decoder's transpose times this.
     #[serde(default)]
     pub encoder_scale: Option<f32>,
@@ -198,6 +202,7 @@ impl SaeSpec {
                 "b_dec" => entry.b_dec = Some(value.to_string()),
                 "momentum" => entry.momentum = Some(parsed(key, value)?),
                 "aux" => entry.aux = Some(parsed(key, value)?),
+                "min_density" => entry.min_density = Some(parsed(key, value)?),
                 "warmup" => entry.warmup = Some(parsed(key, value)?),
                 "decay" => entry.decay = Some(parsed(key, value)?),
                 "encoder_scale" => entry.encoder_scale = Some(parsed(key, value)?),
@@ -288,6 +293,11 @@ impl SaeSpec {
                 )));
             }
         }
+        if let Some(m) = self.min_density {
+            if !(m.is_finite() && (0.0..=1.0).contains(&m)) {
+                return Err(spec_error(format!("`min_density` = {m} must be in [0, 1]")));
+            }
+        }
         for (key, value) in [("bandwidth", self.bandwidth), ("threshold", self.threshold)] {
             if let Some(v) = value.filter(|v| !(v.is_finite() && *v > 0.0)) {
                 return Err(spec_error(format!("`{key}` = {v} must be positive")));
@@ -313,6 +323,7 @@ impl SaeSpec {
             ("threshold", self.threshold.is_some()),
             ("ghost_grads", self.ghost_grads.is_some()),
             ("aux", self.aux.is_some()),
+            ("min_density", self.min_density.is_some()),
         ];
         let stray = given
             .iter()
@@ -420,6 +431,9 @@ impl SaeSpec {
         set(&mut cfg.l0_coefficient, self.l0);
         set(&mut cfg.jumprelu_bandwidth, self.bandwidth);
         set(&mut cfg.jumprelu_init_threshold, self.threshold);
+        if let Some(m) = self.min_density {
+            cfg.min_density = m;
+        }
         if let Some(s) = self.encoder_scale {
             cfg.encoder_init_scale = Some(s);
         }
@@ -590,6 +604,11 @@ mod tests {
             (3.0, 0.1, 0.2)
         );
         assert_eq!(cfg.target_l0, Some(9.0));
+        let cfg = SaeSpec::parse("topk:k=4,width=64,min_density=0.01")
+            .unwrap()
+            .train_config(16, 300, 0)
+            .unwrap();
+        assert_eq!(cfg.min_density, 0.01);
     }
 
     #[test]
@@ -612,6 +631,9 @@ mod tests {
             ("gated:width=64,target_l0=65", "`target_l0`"),
             ("topk:k=80,width=64", "`k`"),
             ("topk:k=4,width=64,lr=-1", "`lr`"),
+            ("topk:k=4,width=64,min_density=2", "`min_density`"),
+            ("topk:k=4,width=64,min_density=x", "`min_density`"),
+            ("batchtopk:k=4,width=64,min_density=0.1", "`min_density`"),
             ("topk:k=4,widht=64", "unknown key `widht`"),
             (
                 "topk:k=4,width=64,l0=2",

@@ -1,11 +1,13 @@
 //! TopK (Gao et al. 2024): the k largest pre-activations of each token fire; AuxK (in the
-//! shared objective) gives dead latents a gradient. Runs as TopK.
+//! shared objective) gives dead latents a gradient, and a firing floor (`floor.rs`) keeps
+//! rare latents firing. Runs as TopK.
 
 use super::{Architecture, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::features::SparseFeatures;
 use crate::kernels::select;
 use crate::train::config::LONG_RUN_STEPS;
+use crate::train::floor::floor_raises;
 use crate::train::trainer::Trainer;
 
 pub(crate) struct TopK {
@@ -29,7 +31,7 @@ pub fn default_lr(d_sae: usize, total_steps: u64) -> f32 {
 pub(crate) const KIND: SpecKind = SpecKind {
     name: "topk",
     about: "the k largest activations of each token (AuxK for dead latents)",
-    keys: &["k", "aux"],
+    keys: &["k", "aux", "min_density"],
     build: |k| TrainArchitecture::TopK { k },
 };
 
@@ -42,8 +44,14 @@ impl Architecture for TopK {
         default_lr(d_sae, total_steps)
     }
 
+    /// The batch's features, and the floor's raises of `b_enc` for the latents under it (the
+    /// step's gradient is taken at the pre-activations before them).
     fn select(&self, t: &mut Trainer, rows: usize) -> SparseFeatures {
-        select::top_k_rows(&t.pre, rows, t.cfg.d_sae, self.k, None)
+        let features = select::top_k_rows(&t.pre, rows, t.cfg.d_sae, self.k, None);
+        for (j, raise) in floor_raises(&t.pre, &features, t.cfg.min_density) {
+            t.weights.b_enc[j as usize] += raise;
+        }
+        features
     }
 
     fn inference(&self, _t: &Trainer) -> Activation {
