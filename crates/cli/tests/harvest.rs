@@ -1,6 +1,6 @@
-//! `saelab harvest` end to end: a run killed with SIGKILL and restarted writes the same
-//! shards as one never interrupted; a full disk and bad corpora are clear errors that leave
-//! no shard looking valid.
+//! `saelab harvest` end to end: a run killed with SIGKILL and restarted (once, or again and
+//! again at random points) writes the same shards as one never interrupted; a full disk and
+//! bad corpora are clear errors that leave no shard looking valid.
 
 mod common;
 
@@ -83,23 +83,77 @@ fn a_harvest_killed_mid_shard_resumes_to_the_same_shards() {
     let o = saelab().args(harvest_args(&killed)).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("resuming"), "{}", stderr(&o));
-    let resumed = manifest(&killed).unwrap();
-    assert_eq!(resumed["shards"], reference["shards"]);
-    assert_eq!(resumed["stats"], reference["stats"]);
-    for i in 0..shards {
+    same_cache(&whole, &killed, "after one kill");
+}
+
+/// The same shards, manifest and no temporary files in `killed` as in `whole`.
+fn same_cache(whole: &Path, killed: &Path, what: &str) {
+    let (reference, resumed) = (manifest(whole).unwrap(), manifest(killed).unwrap());
+    assert_eq!(resumed["complete"], true, "{what}");
+    assert_eq!(resumed["shards"], reference["shards"], "{what}");
+    assert_eq!(resumed["stats"], reference["stats"], "{what}");
+    for i in 0..reference["shards"].as_array().unwrap().len() {
         let name = format!("shard_{i:05}.safetensors");
         assert_eq!(
             std::fs::read(whole.join(&name)).unwrap(),
             std::fs::read(killed.join(&name)).unwrap(),
-            "{name}"
+            "{name} {what}"
         );
     }
-    let leftovers: Vec<String> = std::fs::read_dir(&killed)
+    let leftovers: Vec<String> = std::fs::read_dir(killed)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with('.'))
         .collect();
-    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(leftovers.is_empty(), "{leftovers:?} {what}");
+}
+
+#[test]
+fn a_harvest_killed_again_and_again_resumes_to_the_same_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, killed) = (tmp.path().join("whole"), tmp.path().join("killed"));
+    let o = saelab().args(harvest_args(&whole)).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let listed = |dir: &Path| manifest(dir).map_or(0, |m| m["shards"].as_array().unwrap().len());
+    // Delays from a fixed linear congruential sequence, so that a failure repeats. Every
+    // third run is killed soon after it starts (loading the model, opening the cache); the
+    // others once they have listed a new shard, a random moment into the next one.
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut kills = 0;
+    for attempt in 0.. {
+        assert!(attempt < 100, "the harvest never finished");
+        let before = listed(&killed);
+        let mut child = saelab()
+            .args(harvest_args(&killed))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = Duration::from_millis((seed >> 33) % 150);
+        if attempt % 3 != 0 {
+            let start = Instant::now();
+            while listed(&killed) <= before && child.try_wait().unwrap().is_none() {
+                assert!(start.elapsed() < Duration::from_secs(120), "no progress");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        std::thread::sleep(delay);
+        child.kill().unwrap(); // SIGKILL (or a no-op if it has just exited)
+        if child.wait().unwrap().success() {
+            break;
+        }
+        kills += 1;
+    }
+    eprintln!("{kills} kills");
+    assert!(
+        kills >= 3,
+        "only {kills} kills: the run was too short to test"
+    );
+    same_cache(&whole, &killed, &format!("after {kills} kills"));
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Writing a feature database: into a temporary file beside the target, in one transaction,
 //! renamed into place only when complete, so a killed run never leaves a partial database
-//! under the final name.
+//! under the final name. The writer locks its temporary file, so that the next writer can
+//! tell the files of killed runs (which no one holds) from a live one's, and removes them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,8 @@ use crate::scan::{DictionaryScan, Example};
 pub struct DatabaseWriter {
     conn: Connection,
     temp: PathBuf,
+    /// Held while writing: the kernel releases it however the process ends.
+    _lock: std::fs::File,
     path: PathBuf,
     windows: BTreeMap<u64, WindowIds>,
     next_dictionary: i64,
@@ -42,7 +45,12 @@ impl DatabaseWriter {
             name.to_string_lossy(),
             std::process::id()
         ));
+        remove_stale_partials(path, &name.to_string_lossy());
         let _ = std::fs::remove_file(&temp);
+        let lock = std::fs::File::create(&temp)
+            .map_err(|e| InterpError::database(&temp, e.to_string()))?;
+        lock.try_lock()
+            .map_err(|e| InterpError::database(&temp, format!("locking: {e}")))?;
         let conn = Connection::open(&temp).map_err(|e| explain(&temp, e))?;
         // The temporary file is thrown away on any failure, so durability is not needed
         // until the final commit.
@@ -53,6 +61,7 @@ impl DatabaseWriter {
         Ok(DatabaseWriter {
             conn,
             temp,
+            _lock: lock,
             path: path.to_path_buf(),
             windows: BTreeMap::new(),
             next_dictionary: 1,
@@ -312,6 +321,29 @@ impl Drop for DatabaseWriter {
         // After `finish` the file has moved and this does nothing; after an error the
         // partial file is useless.
         let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+/// Removes the temporary files that killed writers of `path` left: a file that can be
+/// locked has no live writer.
+fn remove_stale_partials(path: &Path, name: &str) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        if let Ok(file) = std::fs::File::open(entry.path()) {
+            if file.try_lock().is_ok() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 

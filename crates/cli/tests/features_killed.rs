@@ -1,0 +1,136 @@
+//! `saelab features` killed with SIGKILL again and again at random points: no database
+//! appears under the final name until a run completes, the temporary files of killed runs
+//! are removed by the next run, and the run that completes writes the same bytes as one never
+//! interrupted.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use common::{saelab, stderr, tiny_llama};
+use saelab_sae::{Activation, Dictionary, Metadata, Sae, SaeWeights};
+
+const SENTENCE: &str = "The river runs to the sea, and the road follows the river. ";
+
+fn dictionary(activation: Activation, d_sae: usize, seed: u64, dir: &Path) -> String {
+    let mut sae = Sae::new(SaeWeights::init_tied(32, d_sae, 1.0, seed), activation).unwrap();
+    sae.metadata = Metadata {
+        hook_name: Some("blocks.0.hook_resid_post".to_string()),
+        ..Metadata::default()
+    };
+    sae.save(dir).unwrap();
+    dir.display().to_string()
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".partial"))
+        .collect()
+}
+
+#[test]
+fn features_killed_again_and_again_ends_with_the_same_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus.txt");
+    let text: String = (0..40).map(|i| format!("{i}. {SENTENCE}\n\n")).collect();
+    std::fs::write(&corpus, text).unwrap();
+    let a = dictionary(Activation::TopK { k: 4 }, 64, 3, &tmp.path().join("a"));
+    let b = dictionary(Activation::Relu, 48, 5, &tmp.path().join("b"));
+    let args = |db: &Path| -> Vec<String> {
+        let (model, corpus) = (tiny_llama(), corpus.display().to_string());
+        let list = [
+            "features",
+            "--model",
+            &model,
+            "--corpus",
+            &corpus,
+            "--ctx",
+            "16",
+            "--tokens",
+            "600",
+            "--ablate-top",
+            "2",
+        ];
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.extend([
+            "--sae".into(),
+            format!("a={a}"),
+            "--sae".into(),
+            format!("b={b}"),
+        ]);
+        v.extend(["--db".into(), db.display().to_string()]);
+        v
+    };
+
+    let whole = tmp.path().join("whole.db");
+    let start = Instant::now();
+    let o = saelab().args(args(&whole)).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole_run = start.elapsed();
+    let reference = std::fs::read(&whole).unwrap();
+    // The premise: two uninterrupted builds write the same bytes.
+    let again = tmp.path().join("again.db");
+    let o = saelab().args(args(&again)).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        std::fs::read(&again).unwrap() == reference,
+        "two builds differ"
+    );
+
+    let killed_dir = tmp.path().join("killed");
+    std::fs::create_dir_all(&killed_dir).unwrap();
+    let killed = killed_dir.join("features.db");
+    // Kill points over the whole run's length, from a fixed linear congruential sequence
+    // so that a failure repeats.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let (mut kills, mut seen_partial) = (0, false);
+    while kills < 12 {
+        let mut child = saelab()
+            .args(args(&killed))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(whole_run.mul_f64(((seed >> 33) % 900) as f64 / 1000.0));
+        child.kill().unwrap(); // SIGKILL (or a no-op if it has just exited)
+        if child.wait().unwrap().success() {
+            break;
+        }
+        kills += 1;
+        assert!(
+            !killed.exists(),
+            "a killed run left a database after {kills} kills"
+        );
+        let partial = leftovers(&killed_dir);
+        assert!(
+            partial.len() <= 1,
+            "stale files are not cleared: {partial:?}"
+        );
+        seen_partial |= !partial.is_empty();
+    }
+    assert!(
+        kills >= 3,
+        "only {kills} kills: the run was too short to test"
+    );
+    assert!(
+        seen_partial,
+        "no kill landed while the database was written"
+    );
+    if !killed.exists() {
+        let o = saelab().args(args(&killed)).output().unwrap();
+        assert!(o.status.success(), "after {kills} kills: {}", stderr(&o));
+    }
+    eprintln!("{kills} kills");
+    assert!(
+        std::fs::read(&killed).unwrap() == reference,
+        "after {kills} kills the database differs"
+    );
+    assert_eq!(leftovers(&killed_dir), Vec::<String>::new());
+}
