@@ -520,3 +520,219 @@ fn checkpoints_survive_corrupt_files() {
     }
     assert_no_panics(panics);
 }
+
+/// Panics on the browser's own threads (its handlers run on a runtime whose threads carry
+/// this name; a panic there becomes a 500 page, not a panic of the test's thread).
+const SERVER_THREADS: &str = "mutation-server";
+static SERVER_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn count_server_panics() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some(SERVER_THREADS) {
+                SERVER_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// A feature database of two dictionaries (TopK and ReLU, with ablations) on the tiny model.
+fn small_feature_database(dir: &Path) -> PathBuf {
+    let corpus = dir.join("corpus.txt");
+    let text: String = (0..30)
+        .map(|i| format!("{i}. The river runs to the sea, and the road follows it.\n\n"))
+        .collect();
+    std::fs::write(&corpus, text).unwrap();
+    let mut args = vec![
+        "features".to_string(),
+        "--model".into(),
+        tiny_llama(),
+        "--corpus".into(),
+        corpus.display().to_string(),
+        "--ctx".into(),
+        "16".into(),
+        "--tokens".into(),
+        "300".into(),
+        "--ablate-top".into(),
+        "1".into(),
+    ];
+    for (name, activation, seed) in [
+        ("a", saelab_sae::Activation::TopK { k: 4 }, 3),
+        ("b", saelab_sae::Activation::Relu, 5),
+    ] {
+        let weights = saelab_sae::SaeWeights::init_tied(32, 48, 1.0, seed);
+        let mut sae = saelab_sae::Sae::new(weights, activation).unwrap();
+        sae.metadata.hook_name = Some("blocks.0.hook_resid_post".into());
+        let folder = dir.join(name);
+        sae.save(&folder).unwrap();
+        args.extend(["--sae".into(), format!("{name}={}", folder.display())]);
+    }
+    let db = dir.join("db").join("features.db");
+    std::fs::create_dir_all(db.parent().unwrap()).unwrap();
+    args.extend(["--db".into(), db.display().to_string()]);
+    let o = saelab().args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    db
+}
+
+/// Every page of the browser over the database `db`: its checks at start, the index, both
+/// dictionaries, features, search, an ablation and the JSON API. Fails when a page gets
+/// no answer or a thread of the server panicked. Returns the pages' statuses (none when the
+/// server refused the database at start).
+fn browse(runtime: &tokio::runtime::Runtime, db: &Path, ablation: &str) -> Vec<u16> {
+    let mut options = saelab_serve::Options::new(db);
+    options.port = 0;
+    options.model = Some(tiny_llama());
+    let Ok(server) = saelab_serve::Server::bind(&options) else {
+        return Vec::new();
+    };
+    let mut statuses = Vec::new();
+    let addr = server.local_addr().unwrap();
+    let before = SERVER_PANICS.load(std::sync::atomic::Ordering::SeqCst);
+    let task = runtime.spawn(server.run_async());
+    for target in [
+        "/",
+        "/d/a",
+        "/d/b?sort=max",
+        "/d/a/f/0",
+        "/d/a/f/7",
+        "/d/b/f/3",
+        "/d/a/search?token=river",
+        ablation,
+        "/api/dictionaries",
+        "/api/d/b/f/1",
+    ] {
+        match saelab_serve::client::get(addr, target) {
+            Ok(page) => statuses.push(page.status),
+            Err(e) => {
+                task.abort();
+                panic!("{target}: no answer ({e})");
+            }
+        }
+    }
+    task.abort();
+    let after = SERVER_PANICS.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(before, after, "a thread of the server panicked");
+    statuses
+}
+
+/// Each table with its columns and the columns that pick one row (its primary key, or
+/// `rowid`).
+fn table_keys(conn: &rusqlite::Connection) -> Vec<(String, Vec<String>, String)> {
+    let strings = |sql: &str| -> Vec<(String, i64)> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)));
+        rows.unwrap().map(|r| r.unwrap()).collect()
+    };
+    let tables = strings("SELECT name, 0 FROM sqlite_master WHERE type = 'table' ORDER BY name");
+    tables
+        .into_iter()
+        .map(|(t, _)| {
+            let columns = strings(&format!("SELECT name, pk FROM pragma_table_info('{t}')"));
+            let key: Vec<String> = columns
+                .iter()
+                .filter(|(_, pk)| *pk > 0)
+                .map(|(c, _)| format!("\"{c}\""))
+                .collect();
+            let key = match key.is_empty() {
+                true => "rowid".to_string(),
+                false => key.join(", "),
+            };
+            (t, columns.into_iter().map(|(c, _)| c).collect(), key)
+        })
+        .collect()
+}
+
+/// The page of an ablation stored in the database.
+fn stored_ablation(conn: &rusqlite::Connection) -> String {
+    conn.query_row(
+        "SELECT d.name, e.feature, e.id FROM ablations a JOIN examples e ON e.id = a.example \
+         JOIN dictionaries d ON d.id = e.dict LIMIT 1",
+        [],
+        |r| {
+            let (name, feature, id): (String, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            Ok(format!("/d/{name}/f/{feature}/ablation/{id}"))
+        },
+    )
+    .unwrap()
+}
+
+/// Hostile values for one cell of the database: wrong types, odd-length and empty blobs,
+/// negative and huge numbers.
+fn hostile_value(rng: &mut Rng) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match rng.below(9) {
+        0 => Value::Null,
+        1 => Value::Integer(-1),
+        2 => Value::Integer(i64::MAX),
+        3 => Value::Integer(1 << 40),
+        4 => Value::Real(f64::NAN),
+        5 => Value::Real(-1e300),
+        6 => Value::Text("<b>not a number</b>".into()),
+        7 => Value::Blob(vec![1, 2, 3]),
+        _ => Value::Blob(Vec::new()),
+    }
+}
+
+/// The feature browser on corrupt databases: bytes of the file corrupted (most are caught by
+/// SQLite's quick check at start), and single cells of a sound file set to hostile values
+/// (which reach the page code).
+#[test]
+fn the_feature_browser_survives_corrupt_databases() {
+    count_server_panics();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = small_feature_database(tmp.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(SERVER_THREADS)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (tables, ablation) = {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        (table_keys(&conn), stored_ablation(&conn))
+    };
+    // The premise: the sound database serves every page.
+    assert_eq!(browse(&runtime, &db, &ablation), vec![200; 10]);
+    let dir = db.parent().unwrap();
+    let names = vec!["features.db".to_string()];
+    let mut panics = corrupt_each("feature database (bytes)", dir, &names, 700, &|dir| {
+        browse(&runtime, &dir.join("features.db"), &ablation);
+    });
+
+    let sound = std::fs::read(&db).unwrap();
+    let mut rng = Rng(701);
+    let (mut changed_cells, mut error_pages) = (0, 0);
+    for i in 0..mutations() {
+        std::fs::write(&db, &sound).unwrap();
+        let (table, columns, key) = &tables[rng.below(tables.len())];
+        let column = &columns[rng.below(columns.len())];
+        let value = hostile_value(&mut rng);
+        let offset = rng.below(64);
+        let changed = {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            let sql = format!(
+                "UPDATE \"{table}\" SET \"{column}\" = ?1 WHERE ({key}) IN \
+                 (SELECT {key} FROM \"{table}\" LIMIT 1 OFFSET ?2)"
+            );
+            conn.execute(&sql, rusqlite::params![value, offset as i64])
+                .unwrap_or(0)
+        };
+        if changed == 0 {
+            continue;
+        }
+        changed_cells += 1;
+        match catch_unwind(AssertUnwindSafe(|| browse(&runtime, &db, &ablation))) {
+            Ok(statuses) => error_pages += statuses.iter().filter(|&&s| s != 200).count(),
+            Err(_) => panics.push(format!(
+                "feature database (cells): {table}.{column} = {value:?} at row {offset} \
+                 (seed 701, mutation {i})"
+            )),
+        }
+    }
+    eprintln!("{changed_cells} cells changed, {error_pages} error pages");
+    assert_no_panics(panics);
+}
