@@ -451,6 +451,7 @@ fn check_gated(path: Path) {
         GatedParams {
             r_mag: &r_mag,
             b_mag: &b_mag,
+            aux_scale: 1.0,
         },
         &x,
         &xc,
@@ -595,7 +596,7 @@ fn ghost_grads_match_autograd() {
         &mut grads,
     );
     let e: Vec<f32> = recon.iter().zip(&x).map(|(a, b)| a - b).collect();
-    let ghost = add_ghost_grads(&w, &pre, &e, &xc, &dead, &mut grads);
+    let ghost = add_ghost_grads(&w, &pre, &e, &xc, &dead, 1.0, &mut grads);
     assert!(
         (ghost - parts.recon).abs() < 1e-3 * parts.recon,
         "the ghost loss takes the value of the reconstruction loss: {ghost} vs {}",

@@ -61,6 +61,10 @@ pub struct TrainConfig {
     pub l1_coefficient: f32,
     /// Steps of the linear warm-up of the sparsity penalty (L1, or JumpReLU's L0).
     pub l1_warmup_steps: u64,
+    /// Steps of the linear warm-up of the auxiliary losses: AuxK, ghost grads, Gated's
+    /// auxiliary reconstruction (default 0: none).
+    #[serde(default)]
+    pub aux_warmup_steps: u64,
     /// Steer the sparsity coefficient (L1, or JumpReLU's L0) during training so that the
     /// batches' L0 approaches this; the configured coefficient is the starting point
     /// (`target_l0.rs`). Penalised trainers only.
@@ -184,6 +188,7 @@ impl TrainConfig {
             lr_decay_steps: total_steps / 5,
             l1_coefficient: 5.0,
             l1_warmup_steps: total_steps / 20,
+            aux_warmup_steps: 0,
             target_l0: None,
             l0_coefficient: default_l0_coefficient(),
             jumprelu_bandwidth: default_jumprelu_bandwidth(),

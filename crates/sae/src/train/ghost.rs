@@ -18,13 +18,15 @@ use crate::kernels::vector::{axpy, sum_rows};
 use crate::weights::SaeWeights;
 
 /// Adds the ghost loss's gradients into `grads` (which hold the main loss's) and returns its
-/// value. `pre` is `[rows, d_sae]`, `e` the main error x̂ − x, `xc` the centred input.
+/// value, both weighted by `scale` (its warm-up). `pre` is `[rows, d_sae]`, `e` the main
+/// error x̂ − x, `xc` the centred input.
 pub fn add_ghost_grads(
     w: &SaeWeights,
     pre: &[f32],
     e: &[f32],
     xc: &[f32],
     dead: &[u32],
+    scale: f32,
     grads: &mut SaeWeights,
 ) -> f64 {
     let (d, f_n, n) = (w.d_in, w.d_sae, dead.len());
@@ -32,7 +34,7 @@ pub fn add_ghost_grads(
     if n == 0 {
         return 0.0;
     }
-    let inv_b = 1.0 / rows as f32;
+    let inv_b = scale / rows as f32;
     let gather = |src: &[f32]| -> Vec<f32> {
         let mut out = Vec::with_capacity(n * d);
         for &j in dead {
@@ -69,7 +71,7 @@ pub fn add_ghost_grads(
             row_loss
         })
         .collect();
-    let loss = per_row.iter().sum::<f64>() / rows as f64;
+    let loss = scale as f64 * per_row.iter().sum::<f64>() / rows as f64;
 
     // W_dec rows of the dead latents.
     let mut dw = vec![0.0f32; n * d];

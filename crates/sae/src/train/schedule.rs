@@ -1,5 +1,6 @@
-//! Learning-rate and sparsity-penalty schedules: linear warm-up, constant, linear decay to
-//! zero over the last steps.
+//! Schedules: the learning rate (linear warm-up, constant, linear decay to zero over the
+//! last steps), and a linear warm-up of its own for each loss term beside the
+//! reconstruction (the sparsity penalty, and the auxiliary losses).
 
 use super::config::TrainConfig;
 
@@ -21,10 +22,21 @@ pub fn lr_at(cfg: &TrainConfig, step: u64) -> f32 {
 /// coefficient is `full`: ramps linearly so early dense features are not killed before they
 /// find directions.
 pub fn penalty_at(cfg: &TrainConfig, step: u64, full: f32) -> f32 {
-    if cfg.l1_warmup_steps == 0 || step >= cfg.l1_warmup_steps {
-        full
+    (full as f64 * ramp(step, cfg.l1_warmup_steps)) as f32
+}
+
+/// The weight of the auxiliary losses (AuxK, ghost grads, Gated's auxiliary reconstruction)
+/// at step `step`: ramps linearly to 1 over `aux_warmup_steps`.
+pub fn aux_scale_at(cfg: &TrainConfig, step: u64) -> f32 {
+    ramp(step, cfg.aux_warmup_steps) as f32
+}
+
+/// (step + 1)/steps during a warm-up of `steps` steps, then 1.
+fn ramp(step: u64, steps: u64) -> f64 {
+    if steps == 0 || step >= steps {
+        1.0
     } else {
-        (full as f64 * (step + 1) as f64 / cfg.l1_warmup_steps as f64) as f32
+        (step + 1) as f64 / steps as f64
     }
 }
 
@@ -56,5 +68,12 @@ mod tests {
         cfg.architecture = TrainArchitecture::JumpRelu;
         cfg.l0_coefficient = 8.0;
         assert_eq!(penalty_at(&cfg, 1, cfg.sparsity_coefficient()), 4.0);
+
+        assert_eq!(aux_scale_at(&cfg, 0), 1.0, "no warm-up by default");
+        cfg.aux_warmup_steps = 8;
+        assert_eq!(aux_scale_at(&cfg, 0), 0.125);
+        assert_eq!(aux_scale_at(&cfg, 3), 0.5);
+        assert_eq!(aux_scale_at(&cfg, 7), 1.0);
+        assert_eq!(aux_scale_at(&cfg, 500), 1.0);
     }
 }

@@ -77,6 +77,14 @@ pub struct SaeSpec {
     /// AuxK's coefficient (topk, batchtopk, matryoshka; default 1/32).
     #[serde(default)]
     pub aux: Option<f32>,
+    /// Steps of the sparsity penalty's linear warm-up (relu, april, jumprelu, gated;
+    /// default 1/20 of the run).
+    #[serde(default)]
+    pub penalty_warmup: Option<u64>,
+    /// Steps of the auxiliary loss's linear warm-up (AuxK, ghost grads, Gated's auxiliary
+    /// reconstruction; default 0).
+    #[serde(default)]
+    pub aux_warmup: Option<u64>,
     /// TopK's firing floor: the least share of a batch's tokens each latent fires on
     /// (default 0: off; `floor.rs` says when it helps and when it hurts).
     #[serde(default)]
@@ -203,6 +211,8 @@ impl SaeSpec {
                 "momentum" => entry.momentum = Some(parsed(key, value)?),
                 "aux" => entry.aux = Some(parsed(key, value)?),
                 "min_density" => entry.min_density = Some(parsed(key, value)?),
+                "penalty_warmup" => entry.penalty_warmup = Some(parsed(key, value)?),
+                "aux_warmup" => entry.aux_warmup = Some(parsed(key, value)?),
                 "warmup" => entry.warmup = Some(parsed(key, value)?),
                 "decay" => entry.decay = Some(parsed(key, value)?),
                 "encoder_scale" => entry.encoder_scale = Some(parsed(key, value)?),
@@ -324,6 +334,8 @@ impl SaeSpec {
             ("ghost_grads", self.ghost_grads.is_some()),
             ("aux", self.aux.is_some()),
             ("min_density", self.min_density.is_some()),
+            ("penalty_warmup", self.penalty_warmup.is_some()),
+            ("aux_warmup", self.aux_warmup.is_some()),
         ];
         let stray = given
             .iter()
@@ -433,6 +445,12 @@ impl SaeSpec {
         set(&mut cfg.jumprelu_init_threshold, self.threshold);
         if let Some(m) = self.min_density {
             cfg.min_density = m;
+        }
+        if let Some(w) = self.penalty_warmup {
+            cfg.l1_warmup_steps = w;
+        }
+        if let Some(w) = self.aux_warmup {
+            cfg.aux_warmup_steps = w;
         }
         if let Some(s) = self.encoder_scale {
             cfg.encoder_init_scale = Some(s);
@@ -609,6 +627,11 @@ mod tests {
             .train_config(16, 300, 0)
             .unwrap();
         assert_eq!(cfg.min_density, 0.01);
+        let cfg = SaeSpec::parse("gated:width=64,penalty_warmup=7,aux_warmup=9")
+            .unwrap()
+            .train_config(16, 300, 0)
+            .unwrap();
+        assert_eq!((cfg.l1_warmup_steps, cfg.aux_warmup_steps), (7, 9));
     }
 
     #[test]
@@ -634,6 +657,9 @@ mod tests {
             ("topk:k=4,width=64,min_density=2", "`min_density`"),
             ("topk:k=4,width=64,min_density=x", "`min_density`"),
             ("batchtopk:k=4,width=64,min_density=0.1", "`min_density`"),
+            ("topk:k=4,width=64,penalty_warmup=3", "`penalty_warmup`"),
+            ("jumprelu:width=64,aux_warmup=3", "`aux_warmup`"),
+            ("relu:width=64,penalty_warmup=-3", "`penalty_warmup`"),
             ("topk:k=4,widht=64", "unknown key `widht`"),
             (
                 "topk:k=4,width=64,l0=2",

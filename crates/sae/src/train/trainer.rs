@@ -11,7 +11,7 @@ use super::dead::FiringTracker;
 use super::geometric_median::geometric_median;
 use super::objective::{forward_pre, normalize_rows, remove_parallel_component, Path, Scratch};
 use super::optimizer::{OptimStep, ParamState};
-use super::schedule::{lr_at, penalty_at};
+use super::schedule::{aux_scale_at, lr_at, penalty_at};
 use super::signum::{AverageWeights, SignumStep};
 use super::target_l0::L0Controller;
 use super::transcoder;
@@ -239,6 +239,7 @@ impl Trainer {
             xc: &xc,
             rows,
             penalty,
+            aux_scale: aux_scale_at(&self.cfg, self.step),
             want_error: skip_index.is_some(),
         };
         let Gradients {

@@ -37,7 +37,7 @@ pub(super) fn inference(t: &Trainer) -> Activation {
 pub(crate) const KIND: SpecKind = SpecKind {
     name: "batchtopk",
     about: "the k·B largest activations of a batch of B tokens; runs as JumpReLU",
-    keys: &["k", "aux"],
+    keys: &["k", "aux", "aux_warmup"],
     build: |k| TrainArchitecture::BatchTopK { k },
 };
 

@@ -6,8 +6,9 @@
 //!   f = 1[π_g > 0] · relu(π_m),   x̂ = f W_dec + b_dec,
 //!   L = (1/B) Σ_t ‖x̂_t − x_t‖²                                 (reconstruction)
 //!     + (λ/B) Σ_t Σ_j relu(π_g,tj)                              (L1 on the gate)
-//!     + (1/B) Σ_t ‖relu(π_g,t) W̄_dec + b̄_dec − x_t‖²           (aux; W̄, b̄ frozen copies).
-//! The step 1[π_g > 0] passes no gradient. With g = (2/B)(x̂ − x), h = (2/B)(x̂_aux − x) and,
+//!     + (a/B) Σ_t ‖relu(π_g,t) W̄_dec + b̄_dec − x_t‖²           (aux; W̄, b̄ frozen copies),
+//! a the aux term's warm-up weight (1 after it). The step 1[π_g > 0] passes no gradient.
+//! With g = (2/B)(x̂ − x), h = (2a/B)(x̂_aux − x) and,
 //! at the entries where the gate is open,
 //!   δm_tj = ⟨g_t, W_dec[j]⟩ · 1[π_m,tj > 0],   δg_tj = ⟨h_t, W_dec[j]⟩ + λ/B:
 //! ∂W_dec[j] = Σ_t f_tj g_t;  ∂b_mag_j = Σ_t δm_tj;  ∂r_mag_j = Σ_t δm_tj s_j (π_g,tj − b_gate_j);
@@ -41,7 +42,7 @@ pub(crate) struct Gated;
 pub(crate) const KIND: SpecKind = SpecKind {
     name: "gated",
     about: "a gate with an L1 penalty and a separate magnitude path",
-    keys: &["l1", "target_l0"],
+    keys: &["l1", "target_l0", "penalty_warmup", "aux_warmup"],
     build: |_| TrainArchitecture::Gated,
 };
 
@@ -79,6 +80,7 @@ impl Architecture for Gated {
             GatedParams {
                 r_mag: &r_mag.value,
                 b_mag: &b_mag.value,
+                aux_scale: b.aux_scale,
             },
             b.x,
             b.xc,
@@ -119,6 +121,8 @@ fn index(params: &[crate::train::trainer::ExtraParam], name: &str) -> Result<usi
 pub struct GatedParams<'a> {
     pub r_mag: &'a [f32],
     pub b_mag: &'a [f32],
+    /// The weight of the auxiliary reconstruction (1 after its warm-up).
+    pub aux_scale: f32,
 }
 
 pub struct GatedGrads<'a> {
@@ -187,8 +191,11 @@ pub fn loss_and_grads(
     // Aux reconstruction from the gate values through the (frozen) decoder.
     let mut aux = ops.decode(&gate.val, &w.b_dec, scratch);
     aux.par_iter_mut().zip(x).for_each(|(a, b)| *a -= b);
-    parts.aux = squared_norms(&aux, d) / rows as f64;
-    let h: Vec<f32> = aux.par_iter().map(|v| 2.0 * inv_b * v).collect();
+    parts.aux = p.aux_scale as f64 * squared_norms(&aux, d) / rows as f64;
+    let h: Vec<f32> = aux
+        .par_iter()
+        .map(|v| 2.0 * p.aux_scale * inv_b * v)
+        .collect();
     parts.l1 = l1_coefficient as f64
         * inv_b as f64
         * sum_f64(rows, |t| {

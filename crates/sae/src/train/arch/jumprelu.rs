@@ -27,7 +27,13 @@ pub(crate) struct JumpRelu;
 pub(crate) const KIND: SpecKind = SpecKind {
     name: "jumprelu",
     about: "JumpReLU with an L0 penalty and learned thresholds",
-    keys: &["l0", "target_l0", "bandwidth", "threshold"],
+    keys: &[
+        "l0",
+        "target_l0",
+        "penalty_warmup",
+        "bandwidth",
+        "threshold",
+    ],
     build: |_| TrainArchitecture::JumpRelu,
 };
 

@@ -50,7 +50,7 @@ pub fn default_widths(d_sae: usize) -> Vec<usize> {
 pub(crate) const KIND: SpecKind = SpecKind {
     name: "matryoshka",
     about: "BatchTopK whose nested prefixes (`widths`) each learn to reconstruct",
-    keys: &["k", "widths", "aux"],
+    keys: &["k", "widths", "aux", "aux_warmup"],
     build: |k| TrainArchitecture::MatryoshkaBatchTopK { k },
 };
 

@@ -125,6 +125,8 @@ pub(crate) struct Batch<'a> {
     pub rows: usize,
     /// The sparsity penalty's coefficient this step (after its warm-up).
     pub penalty: f32,
+    /// The weight of the auxiliary losses this step (their warm-up; 1 after it).
+    pub aux_scale: f32,
     pub want_error: bool,
 }
 
@@ -244,7 +246,9 @@ fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Bat
         .then(|| select::top_k_rows(&t.pre, rows, f_n, aux_k.min(dead.len()), Some(&dead)));
     let aux = aux_features.as_ref().map(|af| AuxTerm {
         features: af,
-        coefficient: t.cfg.aux_coefficient * (dead.len() as f32 / aux_k as f32).min(1.0),
+        coefficient: b.aux_scale
+            * t.cfg.aux_coefficient
+            * (dead.len() as f32 / aux_k as f32).min(1.0),
     });
     let density = features.nnz() as f64 / (rows as f64 * f_n as f64);
     let path = match t.cfg.penalised() && density > DENSE_PATH_DENSITY {
@@ -273,7 +277,8 @@ fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Bat
         let e: Vec<f32> = recon.iter().zip(b.x).map(|(a, x)| a - x).collect();
         rule.add_error_terms(t, b, &features, &e, &mut parts);
         if ghost {
-            parts.aux += add_ghost_grads(&t.weights, &t.pre, &e, b.xc, &dead, &mut t.grads);
+            let (w, pre, grads) = (&t.weights, &t.pre, &mut t.grads);
+            parts.aux += add_ghost_grads(w, pre, &e, b.xc, &dead, b.aux_scale, grads);
         }
         error = b.want_error.then_some(e);
     }

@@ -31,7 +31,7 @@ pub fn default_lr(d_sae: usize, total_steps: u64) -> f32 {
 pub(crate) const KIND: SpecKind = SpecKind {
     name: "topk",
     about: "the k largest activations of each token (AuxK for dead latents)",
-    keys: &["k", "aux", "min_density"],
+    keys: &["k", "aux", "aux_warmup", "min_density"],
     build: |k| TrainArchitecture::TopK { k },
 };
 
