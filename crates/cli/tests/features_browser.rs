@@ -15,7 +15,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{saelab, stderr, tiny_llama};
+use common::{partial_files, saelab, stderr, tiny_llama};
 use rusqlite::{Connection, OpenFlags};
 use saelab_sae::{Activation, Dictionary, Metadata, Sae, SaeWeights};
 
@@ -95,15 +95,6 @@ fn meta(conn: &Connection, key: &str) -> String {
 fn one<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> T {
     conn.query_row(sql, [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Files in `dir` whose name holds `.partial` (the database's temporary file).
-fn partial_files(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".partial"))
-        .collect()
 }
 
 /// An example row with its shown tokens' ids and texts, as the database holds them.

@@ -6,10 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Instant;
 
-use common::{saelab, stderr, tiny_llama};
+use common::{partial_files, saelab, spawn_quietly, stderr, tiny_llama, KillPoints};
 use saelab_sae::{Activation, Dictionary, Metadata, Sae, SaeWeights};
 
 const SENTENCE: &str = "The river runs to the sea, and the road follows the river. ";
@@ -22,14 +21,6 @@ fn dictionary(activation: Activation, d_sae: usize, seed: u64, dir: &Path) -> St
     };
     sae.save(dir).unwrap();
     dir.display().to_string()
-}
-
-fn leftovers(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains(".partial"))
-        .collect()
 }
 
 #[test]
@@ -86,19 +77,11 @@ fn features_killed_again_and_again_ends_with_the_same_database() {
     let killed = killed_dir.join("features.db");
     // Kill points over the whole run's length, from a fixed linear congruential sequence
     // so that a failure repeats.
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut points = KillPoints(0x2545_f491_4f6c_dd1d);
     let (mut kills, mut seen_partial) = (0, false);
     while kills < 12 {
-        let mut child = saelab()
-            .args(args(&killed))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(whole_run.mul_f64(((seed >> 33) % 900) as f64 / 1000.0));
+        let mut child = spawn_quietly(&args(&killed));
+        std::thread::sleep(whole_run.mul_f64(points.below(900) as f64 / 1000.0));
         child.kill().unwrap(); // SIGKILL (or a no-op if it has just exited)
         if child.wait().unwrap().success() {
             break;
@@ -108,7 +91,7 @@ fn features_killed_again_and_again_ends_with_the_same_database() {
             !killed.exists(),
             "a killed run left a database after {kills} kills"
         );
-        let partial = leftovers(&killed_dir);
+        let partial = partial_files(&killed_dir);
         assert!(
             partial.len() <= 1,
             "stale files are not cleared: {partial:?}"
@@ -132,5 +115,5 @@ fn features_killed_again_and_again_ends_with_the_same_database() {
         std::fs::read(&killed).unwrap() == reference,
         "after {kills} kills the database differs"
     );
-    assert_eq!(leftovers(&killed_dir), Vec::<String>::new());
+    assert_eq!(partial_files(&killed_dir), Vec::<String>::new());
 }

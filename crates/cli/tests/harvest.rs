@@ -5,10 +5,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{saelab, stderr, tiny_llama};
+use common::{saelab, spawn_quietly, stderr, tiny_llama, KillPoints};
 
 fn run(args: &[&str]) -> Output {
     saelab().args(args).output().expect("saelab runs")
@@ -52,12 +52,7 @@ fn a_harvest_killed_mid_shard_resumes_to_the_same_shards() {
     let shards = reference["shards"].as_array().unwrap().len();
     assert_eq!(shards, 16);
 
-    let mut child = saelab()
-        .args(harvest_args(&killed))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quietly(&harvest_args(&killed));
     let start = Instant::now();
     loop {
         let listed = manifest(&killed).map_or(0, |m| m["shards"].as_array().unwrap().len());
@@ -116,24 +111,15 @@ fn a_harvest_killed_again_and_again_resumes_to_the_same_shards() {
     assert!(o.status.success(), "{}", stderr(&o));
 
     let listed = |dir: &Path| manifest(dir).map_or(0, |m| m["shards"].as_array().unwrap().len());
-    // Delays from a fixed linear congruential sequence, so that a failure repeats. Every
-    // third run is killed soon after it starts (loading the model, opening the cache); the
+    // Every third run is killed soon after it starts (loading the model, opening the cache); the
     // others once they have listed a new shard, a random moment into the next one.
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut points = KillPoints(0x9e37_79b9_7f4a_7c15);
     let mut kills = 0;
     for attempt in 0.. {
         assert!(attempt < 100, "the harvest never finished");
         let before = listed(&killed);
-        let mut child = saelab()
-            .args(harvest_args(&killed))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        let delay = Duration::from_millis((seed >> 33) % 150);
+        let mut child = spawn_quietly(&harvest_args(&killed));
+        let delay = Duration::from_millis(points.below(150));
         if attempt % 3 != 0 {
             let start = Instant::now();
             while listed(&killed) <= before && child.try_wait().unwrap().is_none() {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{saelab, stderr, tiny_llama};
+use common::{saelab, stderr, tiny_llama, KillPoints};
 
 /// A cache of the tiny model's activations over part of the fortunes corpus.
 fn cache(dir: &Path) {
@@ -233,8 +233,8 @@ fn a_run_killed_again_and_again_ends_with_the_same_dictionaries() {
             })
             .unwrap_or(0)
     };
-    // A fixed draw of delays (a small linear congruential sequence), so a failure repeats.
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    // A fixed draw of delays, so that a failure repeats.
+    let mut points = KillPoints(0x2545_f491_4f6c_dd1d);
     let mut kills = 0;
     let mut resumed = false;
     loop {
@@ -264,10 +264,7 @@ fn a_run_killed_again_and_again_ends_with_the_same_dictionaries() {
         if finished {
             break;
         }
-        seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis((seed >> 33) % 400));
+        std::thread::sleep(Duration::from_millis(points.below(400)));
         child.kill().unwrap(); // SIGKILL (or a no-op if it has just exited)
         let status = child.wait().unwrap();
         if status.success() {

@@ -13,16 +13,19 @@ pub(crate) struct ReluL1 {
     pub variant: L1Variant,
 }
 
+/// The spec keys of both variants.
+const KEYS: &[&str] = &[
+    "l1",
+    "target_l0",
+    "penalty_warmup",
+    "ghost_grads",
+    "aux_warmup",
+];
+
 pub(crate) const STANDARD: SpecKind = SpecKind {
     name: "relu",
     about: "ReLU with an L1 penalty, unit-norm decoder rows",
-    keys: &[
-        "l1",
-        "target_l0",
-        "penalty_warmup",
-        "ghost_grads",
-        "aux_warmup",
-    ],
+    keys: KEYS,
     build: |_| TrainArchitecture::ReluL1 {
         variant: L1Variant::Standard,
     },
@@ -31,13 +34,7 @@ pub(crate) const STANDARD: SpecKind = SpecKind {
 pub(crate) const APRIL: SpecKind = SpecKind {
     name: "april",
     about: "ReLU with an L1 penalty weighted by decoder norms (the April update)",
-    keys: &[
-        "l1",
-        "target_l0",
-        "penalty_warmup",
-        "ghost_grads",
-        "aux_warmup",
-    ],
+    keys: KEYS,
     build: |_| TrainArchitecture::ReluL1 {
         variant: L1Variant::April,
     },
