@@ -49,8 +49,9 @@ impl DatabaseWriter {
         let _ = std::fs::remove_file(&temp);
         let lock = std::fs::File::create(&temp)
             .map_err(|e| InterpError::database(&temp, e.to_string()))?;
-        lock.try_lock()
-            .map_err(|e| InterpError::database(&temp, format!("locking: {e}")))?;
+        // Where the file system has no locks, no other writer can lock it either, and so
+        // none removes it: the lock only adds the clean-up.
+        let _ = lock.try_lock();
         let conn = Connection::open(&temp).map_err(|e| explain(&temp, e))?;
         // The temporary file is thrown away on any failure, so durability is not needed
         // until the final commit.
