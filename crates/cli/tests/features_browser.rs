@@ -15,13 +15,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{partial_files, saelab, stderr, tiny_llama};
+use common::{
+    partial_files, saelab, save_random_dictionary, stderr, tiny_llama, TINY_D_MODEL, TINY_HOOK,
+};
 use rusqlite::{Connection, OpenFlags};
-use saelab_sae::{Activation, Dictionary, Metadata, Sae, SaeWeights};
+use saelab_sae::Activation;
 
-const HOOK: &str = "blocks.0.hook_resid_post";
+const HOOK: &str = TINY_HOOK;
 /// The tiny model's residual width.
-const D_MODEL: usize = 32;
+const D_MODEL: usize = TINY_D_MODEL;
 const SCRIPT: &str = "<script>alert(1)</script>";
 const IMG: &str = "<img src=x onerror=alert(1)>";
 /// What of each fits in an example's 16-token window.
@@ -48,20 +50,6 @@ There is a river in the valley, and a road that follows the river to the sea.
 
 For the last time: the order of the words is what the model learns to read.
 ";
-
-fn dictionary(activation: Activation, d_in: usize, d_sae: usize, seed: u64) -> Sae {
-    let mut sae = Sae::new(SaeWeights::init_tied(d_in, d_sae, 1.0, seed), activation).unwrap();
-    sae.metadata = Metadata {
-        hook_name: Some(HOOK.to_string()),
-        ..Metadata::default()
-    };
-    sae
-}
-
-fn save(sae: &Sae, dir: &Path) -> String {
-    sae.save(dir).unwrap();
-    dir.display().to_string()
-}
 
 fn features(args: &[&str]) -> Output {
     saelab().arg("features").args(args).output().unwrap()
@@ -488,14 +476,14 @@ fn features_then_serve_as_a_user_runs_them() {
     std::fs::write(&corpus, CORPUS).unwrap();
     let corpus = corpus.display().to_string();
     let model = tiny_llama();
-    let dict_a = save(
-        &dictionary(Activation::TopK { k: 4 }, D_MODEL, 64, 3),
+    let dict_a = save_random_dictionary(
+        Activation::TopK { k: 4 },
+        D_MODEL,
+        64,
+        3,
         &tmp.path().join("topk"),
     );
-    let dict_b = save(
-        &dictionary(Activation::Relu, D_MODEL, 48, 5),
-        &tmp.path().join("relu"),
-    );
+    let dict_b = save_random_dictionary(Activation::Relu, D_MODEL, 48, 5, &tmp.path().join("relu"));
     let db = tmp.path().join("features.db");
     let db_arg = db.display().to_string();
     let sae_a = format!("a={dict_a}");
@@ -755,10 +743,7 @@ fn refusals(dir: &Path, db: &Path, build_args: &[&str], model: &str, corpus: &st
     // Another width: refused naming the folder, before anything is written.
     let bad = dir.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
-    let narrow = save(
-        &dictionary(Activation::TopK { k: 2 }, 7, 16, 9),
-        &dir.join("narrow"),
-    );
+    let narrow = save_random_dictionary(Activation::TopK { k: 2 }, 7, 16, 9, &dir.join("narrow"));
     let narrow_spec = format!("narrow={narrow}");
     let bad_db = bad.join("narrow.db");
     let bad_arg = bad_db.display().to_string();

@@ -8,54 +8,13 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
-use common::{partial_files, saelab, spawn_quietly, stderr, tiny_llama, KillPoints};
-use saelab_sae::{Activation, Dictionary, Metadata, Sae, SaeWeights};
-
-const SENTENCE: &str = "The river runs to the sea, and the road follows the river. ";
-
-fn dictionary(activation: Activation, d_sae: usize, seed: u64, dir: &Path) -> String {
-    let mut sae = Sae::new(SaeWeights::init_tied(32, d_sae, 1.0, seed), activation).unwrap();
-    sae.metadata = Metadata {
-        hook_name: Some("blocks.0.hook_resid_post".to_string()),
-        ..Metadata::default()
-    };
-    sae.save(dir).unwrap();
-    dir.display().to_string()
-}
+use common::{partial_files, saelab, spawn_quietly, stderr, KillPoints, TinyFeatures};
 
 #[test]
 fn features_killed_again_and_again_ends_with_the_same_database() {
     let tmp = tempfile::tempdir().unwrap();
-    let corpus = tmp.path().join("corpus.txt");
-    let text: String = (0..40).map(|i| format!("{i}. {SENTENCE}\n\n")).collect();
-    std::fs::write(&corpus, text).unwrap();
-    let a = dictionary(Activation::TopK { k: 4 }, 64, 3, &tmp.path().join("a"));
-    let b = dictionary(Activation::Relu, 48, 5, &tmp.path().join("b"));
-    let args = |db: &Path| -> Vec<String> {
-        let (model, corpus) = (tiny_llama(), corpus.display().to_string());
-        let list = [
-            "features",
-            "--model",
-            &model,
-            "--corpus",
-            &corpus,
-            "--ctx",
-            "16",
-            "--tokens",
-            "600",
-            "--ablate-top",
-            "2",
-        ];
-        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
-        v.extend([
-            "--sae".into(),
-            format!("a={a}"),
-            "--sae".into(),
-            format!("b={b}"),
-        ]);
-        v.extend(["--db".into(), db.display().to_string()]);
-        v
-    };
+    let build = TinyFeatures::new(tmp.path(), 600, 2);
+    let args = |db: &Path| build.args(db);
 
     let whole = tmp.path().join("whole.db");
     let start = Instant::now();

@@ -541,38 +541,9 @@ fn count_server_panics() {
 
 /// A feature database of two dictionaries (TopK and ReLU, with ablations) on the tiny model.
 fn small_feature_database(dir: &Path) -> PathBuf {
-    let corpus = dir.join("corpus.txt");
-    let text: String = (0..30)
-        .map(|i| format!("{i}. The river runs to the sea, and the road follows it.\n\n"))
-        .collect();
-    std::fs::write(&corpus, text).unwrap();
-    let mut args = vec![
-        "features".to_string(),
-        "--model".into(),
-        tiny_llama(),
-        "--corpus".into(),
-        corpus.display().to_string(),
-        "--ctx".into(),
-        "16".into(),
-        "--tokens".into(),
-        "300".into(),
-        "--ablate-top".into(),
-        "1".into(),
-    ];
-    for (name, activation, seed) in [
-        ("a", saelab_sae::Activation::TopK { k: 4 }, 3),
-        ("b", saelab_sae::Activation::Relu, 5),
-    ] {
-        let weights = saelab_sae::SaeWeights::init_tied(32, 48, 1.0, seed);
-        let mut sae = saelab_sae::Sae::new(weights, activation).unwrap();
-        sae.metadata.hook_name = Some("blocks.0.hook_resid_post".into());
-        let folder = dir.join(name);
-        sae.save(&folder).unwrap();
-        args.extend(["--sae".into(), format!("{name}={}", folder.display())]);
-    }
     let db = dir.join("db").join("features.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
-    args.extend(["--db".into(), db.display().to_string()]);
+    let args = common::TinyFeatures::new(dir, 300, 1).args(&db);
     let o = saelab().args(&args).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     db

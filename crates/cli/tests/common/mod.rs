@@ -55,3 +55,72 @@ pub fn partial_files(dir: &Path) -> Vec<String> {
         .filter(|n| n.contains(".partial"))
         .collect()
 }
+
+/// The hook the tiny model's test dictionaries read, and its width.
+pub const TINY_HOOK: &str = "blocks.0.hook_resid_post";
+pub const TINY_D_MODEL: usize = 32;
+
+/// A dictionary of random tied weights (`seed`) reading `TINY_HOOK`, saved in `dir`;
+/// returns the folder.
+pub fn save_random_dictionary(
+    activation: saelab_sae::Activation,
+    d_in: usize,
+    d_sae: usize,
+    seed: u64,
+    dir: &Path,
+) -> String {
+    use saelab_sae::Dictionary;
+    let weights = saelab_sae::SaeWeights::init_tied(d_in, d_sae, 1.0, seed);
+    let mut sae = saelab_sae::Sae::new(weights, activation).unwrap();
+    sae.metadata.hook_name = Some(TINY_HOOK.to_string());
+    sae.save(dir).unwrap();
+    dir.display().to_string()
+}
+
+/// What a small `saelab features` build reads: a corpus of 40 short paragraphs and two
+/// dictionaries on the tiny model (`a`: TopK, 64 latents; `b`: ReLU, 48), written into a
+/// folder; `args` gives the command for a database path.
+pub struct TinyFeatures {
+    args: Vec<String>,
+}
+
+impl TinyFeatures {
+    pub fn new(dir: &Path, tokens: usize, ablate_top: usize) -> Self {
+        let corpus = dir.join("corpus.txt");
+        let text: String = (0..40)
+            .map(|i| format!("{i}. The river runs to the sea, and the road follows the river.\n\n"))
+            .collect();
+        std::fs::write(&corpus, text).unwrap();
+        let activation = saelab_sae::Activation::TopK { k: 4 };
+        let a = save_random_dictionary(activation, TINY_D_MODEL, 64, 3, &dir.join("a"));
+        let relu = saelab_sae::Activation::Relu;
+        let b = save_random_dictionary(relu, TINY_D_MODEL, 48, 5, &dir.join("b"));
+        let args = [
+            "features".to_string(),
+            "--model".into(),
+            tiny_llama(),
+            "--corpus".into(),
+            corpus.display().to_string(),
+            "--ctx".into(),
+            "16".into(),
+            "--tokens".into(),
+            tokens.to_string(),
+            "--ablate-top".into(),
+            ablate_top.to_string(),
+            "--sae".into(),
+            format!("a={a}"),
+            "--sae".into(),
+            format!("b={b}"),
+        ];
+        TinyFeatures {
+            args: args.to_vec(),
+        }
+    }
+
+    /// The command line that builds the database `db`.
+    pub fn args(&self, db: &Path) -> Vec<String> {
+        let mut args = self.args.clone();
+        args.extend(["--db".into(), db.display().to_string()]);
+        args
+    }
+}
