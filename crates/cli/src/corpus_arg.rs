@@ -27,6 +27,14 @@ impl CorpusArg {
             field: self.field.clone(),
             delimiter: self.delimiter.clone(),
         };
-        Corpus::open(&self.corpus, &options).context("--corpus")
+        let corpus = Corpus::open(&self.corpus, &options).context("--corpus")?;
+        for (name, reason) in &corpus.skipped {
+            eprintln!(
+                "warning: --corpus {}: reading it without `{name}`, which scripts/setup.sh \
+                 skipped ({reason}); numbers differ from the full default corpus's",
+                self.corpus
+            );
+        }
+        Ok(corpus)
     }
 }

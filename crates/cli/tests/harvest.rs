@@ -149,7 +149,7 @@ fn a_full_disk_is_a_clear_error_and_leaves_only_listed_shards() {
     let mount = tmp.path().display().to_string();
     let script = format!(
         "mount -t tmpfs -o size=1m tmpfs {mount} || exit 99
-         {bin} harvest --model {model} --hook blocks.1.hook_resid_post --corpus fortunes \
+         {bin} harvest --model {model} --hook blocks.1.hook_resid_post --corpus wiki \
            --tokens 100000 --ctx 64 --batch 8 --shard-tokens 2048 --dtype f32 --out {mount}/cache
          echo \"exit=$?\"
          ls -A {mount}/cache

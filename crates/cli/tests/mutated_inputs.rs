@@ -326,7 +326,7 @@ fn the_cache_reader_survives_corrupt_files() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let o = saelab()
-        .args(["harvest", "--model", &tiny_llama(), "--corpus", "fortunes"])
+        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
         .args([
             "--hook",
             "blocks.1.hook_resid_post",
@@ -374,7 +374,7 @@ fn the_report_survives_corrupt_eval_json() {
     let json = tmp.path().join("eval").join("eval.json");
     std::fs::create_dir_all(json.parent().unwrap()).unwrap();
     let o = saelab()
-        .args(["eval", "--model", &tiny_llama(), "--corpus", "fortunes"])
+        .args(["eval", "--model", &tiny_llama(), "--corpus", "wiki"])
         .args(["--tokens", "128", "--ctx", "32", "--sae"])
         .arg(&dict)
         .arg("--json")
@@ -519,6 +519,88 @@ fn checkpoints_survive_corrupt_files() {
         ));
     }
     assert_no_panics(panics);
+}
+
+/// A finished training run's own files (`config.json`, `metrics.jsonl`, `summary.json`):
+/// each corrupt copy of the run folder is rendered into its report and resumed.
+#[test]
+fn run_folders_survive_corrupt_files() {
+    use std::sync::atomic::AtomicBool;
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = tmp.path().join("run");
+    let o = saelab()
+        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
+        .args(["--hook", "blocks.1.hook_resid_post", "--tokens", "1024"])
+        .args(["--ctx", "32", "--out"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = saelab()
+        .args(["train", "--sae", "topk:k=4,width=64", "--batch", "64"])
+        .args([
+            "--checkpoint-every",
+            "4",
+            "--holdout-windows",
+            "4",
+            "--cache",
+        ])
+        .arg(&cache)
+        .arg("--out")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<String> = ["config.json", "metrics.jsonl", "summary.json"]
+        .map(String::from)
+        .to_vec();
+    struct Silent;
+    impl saelab_train::Observer for Silent {
+        fn warn(&mut self, _: &str) {}
+        fn note(&mut self, _: &str) {}
+    }
+    let (rendered, resumed) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    assert_no_panics(corrupt_each("run folder", &run, &names, 700, &|dir| {
+        if saelab_report::render_run(dir).is_ok() {
+            rendered.set(rendered.get() + 1);
+        }
+        // Resuming writes into the folder: it gets a copy, so each mutation starts alike.
+        let scratch = tempfile::tempdir().unwrap();
+        copy_tree(dir, scratch.path());
+        let interrupt = AtomicBool::new(false);
+        let outcome = saelab_train::train(
+            scratch.path(),
+            saelab_train::Start::Resume,
+            &mut Silent,
+            &interrupt,
+        );
+        if outcome.is_ok() {
+            resumed.set(resumed.get() + 1);
+        }
+    }));
+    // Most corruptions (of the log and the summary) leave a run that renders and resumes:
+    // the pass reaches the work, not only the parsers' first check.
+    eprintln!(
+        "run folders: {} of {} rendered, {} resumed",
+        rendered.get(),
+        mutations(),
+        resumed.get()
+    );
+    assert!(rendered.get() > 0 && resumed.get() > 0);
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
 }
 
 /// Panics on the browser's own threads (its handlers run on a runtime whose threads carry

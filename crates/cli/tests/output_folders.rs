@@ -17,7 +17,7 @@ const HOOK: &str = "blocks.1.hook_resid_post";
 /// A short live training run on the tiny model into `out`, with one dictionary `sae`.
 fn train(out: &Path, sae: &str, extra: &[&str]) -> Command {
     let mut c = saelab();
-    c.args(["train", "--model", &tiny_llama(), "--corpus", "fortunes"])
+    c.args(["train", "--model", &tiny_llama(), "--corpus", "wiki"])
         .args([
             "--hook",
             HOOK,
@@ -79,7 +79,7 @@ fn dictionary_names_that_are_paths_are_refused() {
     };
     sae.save(&dict).unwrap();
     let o = saelab()
-        .args(["eval", "--model", &tiny_llama(), "--corpus", "fortunes"])
+        .args(["eval", "--model", &tiny_llama(), "--corpus", "wiki"])
         .args(["--tokens", "64", "--ctx", "64", "--sae"])
         .arg(format!("../x={}", dict.display()))
         .arg("--json")
@@ -144,7 +144,7 @@ fn a_second_writer_is_refused_while_the_folder_is_locked() {
     let o = saelab()
         .args(["harvest", "--model", &tiny_llama(), "--hook", HOOK])
         .args([
-            "--corpus", "fortunes", "--tokens", "1024", "--ctx", "64", "--out",
+            "--corpus", "wiki", "--tokens", "1024", "--ctx", "64", "--out",
         ])
         .arg(&cache)
         .output()
@@ -172,7 +172,7 @@ fn eval_outputs_are_checked_before_the_work() {
     sae.save(&dict).unwrap();
     let eval = |outputs: &[&Path]| {
         let mut c = saelab();
-        c.args(["eval", "--model", &tiny_llama(), "--corpus", "fortunes"])
+        c.args(["eval", "--model", &tiny_llama(), "--corpus", "wiki"])
             .args(["--tokens", "64", "--ctx", "64", "--sae"])
             .arg(&dict)
             .arg("--json")
@@ -328,7 +328,7 @@ fn an_output_folder_that_is_a_file_is_named_as_such() {
     let o = saelab()
         .args(["harvest", "--model", &tiny_llama(), "--hook", HOOK])
         .args([
-            "--corpus", "fortunes", "--tokens", "256", "--ctx", "64", "--out",
+            "--corpus", "wiki", "--tokens", "256", "--ctx", "64", "--out",
         ])
         .arg(&file)
         .output()

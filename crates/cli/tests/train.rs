@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use common::{saelab, stderr, tiny_llama, KillPoints};
 
-/// A cache of the tiny model's activations over part of the fortunes corpus.
+/// A cache of the tiny model's activations over part of the wiki corpus.
 fn cache(dir: &Path) {
     let o = saelab()
         .args([
@@ -21,7 +21,7 @@ fn cache(dir: &Path) {
             "blocks.1.hook_resid_post",
         ])
         .args([
-            "--corpus", "fortunes", "--tokens", "65536", "--ctx", "64", "--dtype", "f32",
+            "--corpus", "wiki", "--tokens", "65536", "--ctx", "64", "--dtype", "f32",
         ])
         .arg("--out")
         .arg(dir)
@@ -427,7 +427,7 @@ fn a_transcoder_trains_live_and_is_evaluated_at_its_output_hook() {
     let out = tmp.path().join("run");
     let model = tiny_llama();
     let o = saelab()
-        .args(["train", "--model", &model, "--corpus", "fortunes"])
+        .args(["train", "--model", &model, "--corpus", "wiki"])
         .args(["--hook", "blocks.1.ln2.hook_normalized"])
         .args(["--hook", "blocks.1.hook_mlp_out"])
         .args([
@@ -466,7 +466,7 @@ fn a_transcoder_trains_live_and_is_evaluated_at_its_output_hook() {
     let json = tmp.path().join("e.json");
     let o = saelab()
         .args([
-            "eval", "--model", &model, "--corpus", "fortunes", "--tokens", "512", "--ctx", "64",
+            "eval", "--model", &model, "--corpus", "wiki", "--tokens", "512", "--ctx", "64",
         ])
         .arg("--sae")
         .arg(&dict)
@@ -487,7 +487,7 @@ fn a_transcoder_trains_live_and_is_evaluated_at_its_output_hook() {
     // A transcoder's hooks are its own: --hook is refused, naming why.
     let o = saelab()
         .args([
-            "eval", "--model", &model, "--corpus", "fortunes", "--tokens", "64", "--ctx", "64",
+            "eval", "--model", &model, "--corpus", "wiki", "--tokens", "64", "--ctx", "64",
         ])
         .args(["--hook", "blocks.1.hook_mlp_out", "--sae"])
         .arg(&dict)
@@ -562,4 +562,81 @@ fn a_corpus_shorter_than_tokens_is_said_loudly() {
         !none.join("final").exists(),
         "no untrained dictionary is written"
     );
+}
+
+/// Without `--hook`, a cache's one hook is trained on; a cache of two needs `--hook`.
+#[test]
+fn without_hook_a_cache_names_its_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let o = saelab()
+        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
+        .args([
+            "--hook",
+            "blocks.0.hook_resid_post",
+            "--hook",
+            "blocks.1.hook_mlp_out",
+        ])
+        .args(["--tokens", "512", "--ctx", "32", "--out"])
+        .arg(&cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = saelab()
+        .args([
+            "train",
+            "--sae",
+            "topk:k=4,width=64",
+            "--batch",
+            "64",
+            "--cache",
+        ])
+        .arg(&cache)
+        .arg("--out")
+        .arg(tmp.path().join("two"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("--hook") && err.contains("blocks.0.hook_resid_post, blocks.1.hook_mlp_out"),
+        "{err}"
+    );
+
+    let one = tmp.path().join("one");
+    let o = saelab()
+        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
+        .args([
+            "--hook",
+            "blocks.1.hook_mlp_out",
+            "--tokens",
+            "512",
+            "--ctx",
+            "32",
+        ])
+        .arg("--out")
+        .arg(&one)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = saelab()
+        .args([
+            "train",
+            "--sae",
+            "topk:k=4,width=64",
+            "--batch",
+            "64",
+            "--cache",
+        ])
+        .arg(&one)
+        .arg("--out")
+        .arg(tmp.path().join("run"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cfg: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tmp.path().join("run/final/0-topk-64-k4/cfg.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cfg["metadata"]["hook_name"], "blocks.1.hook_mlp_out");
 }

@@ -95,6 +95,9 @@ pub struct Corpus {
     /// What the user asked for, for messages and metadata.
     pub name: String,
     pub sources: Vec<Source>,
+    /// Sources of the default corpus that `default` left out because setup skipped them
+    /// (name, setup's reason), for a warning: numbers then differ from a full corpus's.
+    pub skipped: Vec<(String, String)>,
 }
 
 impl Corpus {
@@ -111,6 +114,7 @@ impl Corpus {
             return Ok(Corpus {
                 name: spec.to_string(),
                 sources: vec![source],
+                skipped: Vec::new(),
             });
         }
         let names: Vec<&str> = spec.split(',').map(str::trim).collect();
@@ -137,10 +141,14 @@ impl Corpus {
     }
 
     /// The default corpus (or some of its sources) from `$SAELAB_HOME/corpus/<name>.jsonl`.
+    /// `default` means the sources setup built: one it skipped (no apt, say) is left out and
+    /// listed in `skipped`; asking for it by name is an error giving setup's reason.
     pub fn default_sources(names: &[&str]) -> Result<Corpus> {
         let dir = default_corpus_dir();
+        let setup_skipped = skipped_by_setup(&dir);
         let mut sources = Vec::new();
         let mut picked: Vec<&str> = Vec::new();
+        let mut skipped = Vec::new();
         for name in names {
             let expanded: &[&str] = if *name == "default" {
                 &DEFAULT_SOURCES
@@ -148,15 +156,30 @@ impl Corpus {
                 std::slice::from_ref(name)
             };
             for n in expanded {
-                if picked.contains(n) {
+                if picked.contains(n) || skipped.iter().any(|(s, _)| s == n) {
                     continue;
                 }
                 let path = dir.join(format!("{n}.jsonl"));
                 if !path.is_file() {
-                    return Err(DataError::NotInstalled {
-                        path,
-                        name: n.to_string(),
-                    });
+                    match setup_skipped.iter().find(|(s, _)| s == n) {
+                        Some((_, reason)) if *name == "default" => {
+                            skipped.push((n.to_string(), reason.clone()));
+                            continue;
+                        }
+                        Some((_, reason)) => {
+                            return Err(DataError::SkippedBySetup {
+                                path,
+                                name: n.to_string(),
+                                reason: reason.clone(),
+                            })
+                        }
+                        None => {
+                            return Err(DataError::NotInstalled {
+                                path,
+                                name: n.to_string(),
+                            })
+                        }
+                    }
                 }
                 picked.push(n);
                 sources.push(Source::Jsonl {
@@ -165,9 +188,17 @@ impl Corpus {
                 });
             }
         }
+        if sources.is_empty() {
+            // Setup never skips wiki, so only a damaged corpus folder gets here.
+            return Err(DataError::NotInstalled {
+                path: dir.join("wiki.jsonl"),
+                name: "wiki".to_string(),
+            });
+        }
         Ok(Corpus {
             name: picked.join(","),
             sources,
+            skipped,
         })
     }
 
@@ -191,6 +222,27 @@ impl Corpus {
 /// `$SAELAB_HOME/corpus`, where scripts/setup.sh builds the default corpus.
 pub fn default_corpus_dir() -> PathBuf {
     saelab_model::load::saelab_home().join("corpus")
+}
+
+/// (source, reason) for each source `manifest.json` records as skipped by setup; none when
+/// the manifest is missing or unreadable (the JSONL files then speak for themselves).
+fn skipped_by_setup(dir: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(dir.join("manifest.json")) else {
+        return Vec::new();
+    };
+    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    let Some(skipped) = manifest.get("skipped").and_then(|s| s.as_object()) else {
+        return Vec::new();
+    };
+    skipped
+        .iter()
+        .map(|(name, reason)| {
+            let reason = reason.as_str().unwrap_or("no reason recorded");
+            (name.clone(), reason.to_string())
+        })
+        .collect()
 }
 
 fn open_path(path: &Path, options: &CorpusOptions) -> Result<Source> {

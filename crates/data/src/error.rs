@@ -38,6 +38,17 @@ pub enum DataError {
     )]
     NotInstalled { path: PathBuf, name: String },
 
+    #[error(
+        "{}: scripts/setup.sh skipped the default corpus source `{name}` ({reason}); its \
+         note says how to add it, or use the sources it built (`default` reads those)",
+        path.display()
+    )]
+    SkippedBySetup {
+        path: PathBuf,
+        name: String,
+        reason: String,
+    },
+
     /// A corpus spec or option that makes no sense (`what` names it).
     #[error("{what}: {message}")]
     Invalid { what: String, message: String },
