@@ -16,7 +16,7 @@ pub mod rng;
 pub mod train;
 pub mod weights;
 
-pub use dictionary::{Activation, Dictionary, Forward, Metadata, Sae};
+pub use dictionary::{Activation, Dictionary, Forward, Metadata, Sae, Transcoder};
 pub use error::{Result, SaeError};
 pub use features::SparseFeatures;
 pub use train::config::{BDecInit, L1Variant, Optimizer, TrainArchitecture, TrainConfig};

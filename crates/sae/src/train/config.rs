@@ -94,7 +94,8 @@ pub struct TrainConfig {
     pub aux_coefficient: f32,
     /// A latent that has not fired for this many tokens counts as dead.
     pub dead_after_tokens: u64,
-    /// Weight of the newest batch in BatchTopK's running threshold.
+    /// Weight of the newest batch in BatchTopK's running threshold (default: 0.01, as the
+    /// peers use, or 10 / steps on runs shorter than 1,000 steps).
     pub batchtopk_threshold_lr: f64,
     /// Train a transcoder: the encoder reads one activation and the decoder predicts another
     /// of the same width (`Trainer::step_transcoder`); `b_dec` is an output bias.
@@ -198,7 +199,7 @@ impl TrainConfig {
             aux_k: None,
             aux_coefficient: 1.0 / 32.0,
             dead_after_tokens: 10_000_000,
-            batchtopk_threshold_lr: 0.01,
+            batchtopk_threshold_lr: batchtopk_threshold_lr(total_steps),
             transcoder: false,
             skip_connection: false,
             matryoshka_widths: Vec::new(),
@@ -524,4 +525,11 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+/// BatchTopK's running threshold averages the batches' cuts, which drift while the weights
+/// learn: on a run of 94 steps the peers' weight of 0.01 still gives the first batch's cut 39%
+/// of the average, and the trained dictionary fires on 200 latents per token instead of 32
+/// (BENCHMARKS.md). Ten steps' memory on short runs follows the cut; long runs keep 0.01.
+fn batchtopk_threshold_lr(total_steps: u64) -> f64 {
+    (10.0 / total_steps.max(1) as f64).clamp(0.01, 1.0)
 }

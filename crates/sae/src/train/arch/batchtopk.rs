@@ -6,7 +6,7 @@ use super::{Architecture, SpecKind, TrainArchitecture};
 use crate::dictionary::Activation;
 use crate::features::SparseFeatures;
 use crate::kernels::select;
-use crate::train::config::LONG_RUN_STEPS;
+use crate::train::config::TrainConfig;
 use crate::train::trainer::Trainer;
 
 pub(crate) struct BatchTopK {
@@ -25,6 +25,18 @@ pub(super) fn select_batch(t: &mut Trainer, rows: usize, k: usize) -> SparseFeat
         });
     }
     feats
+}
+
+/// The encoder starts as the decoder's transpose times `ENCODER_SCALE`. At full scale one
+/// cut over the batch hands hundreds of latents to each of the few high-norm tokens (the
+/// pre-activations grow with ‖x‖), which they reconstruct many times over: training fvu 38
+/// after 9 steps and held-out fvu 2.2 after 94 on the README main job's cache. Measured
+/// there (held-out fvu, 94 steps, TopK's short-run lr): scale 0.1 0.159, 0.2 and 0.5 below,
+/// 0.3 0.135 (BENCHMARKS.md, "BatchTopK").
+pub(super) const ENCODER_SCALE: f32 = 0.3;
+
+pub(super) fn configure(cfg: &mut TrainConfig) {
+    cfg.encoder_init_scale = Some(ENCODER_SCALE);
 }
 
 /// JumpReLU with the running threshold for every latent.
@@ -46,11 +58,12 @@ impl Architecture for BatchTopK {
         Some(self.k)
     }
 
-    /// Gao et al.'s lr whatever the run's length: at the short-run lr of TopK the first
-    /// steps put hundreds of latents on the few high-norm tokens, and the threshold, which
-    /// starts from the first batch, does not come down within a short run.
-    fn default_lr(&self, d_sae: usize, _total_steps: u64) -> f32 {
-        super::topk::default_lr(d_sae, LONG_RUN_STEPS)
+    fn configure(&self, cfg: &mut TrainConfig) {
+        configure(cfg);
+    }
+
+    fn default_lr(&self, d_sae: usize, total_steps: u64) -> f32 {
+        super::topk::default_lr(d_sae, total_steps)
     }
 
     fn select(&self, t: &mut Trainer, rows: usize) -> SparseFeatures {

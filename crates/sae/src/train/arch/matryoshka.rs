@@ -22,7 +22,7 @@ use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::kernels::sparse::{decode, entry_dots, ByLatent};
 use crate::kernels::vector::{axpy, dot, sum_f64, sum_rows, weighted_row_sum};
-use crate::train::config::{TrainConfig, LONG_RUN_STEPS};
+use crate::train::config::TrainConfig;
 use crate::train::trainer::Trainer;
 use crate::weights::SaeWeights;
 
@@ -59,13 +59,15 @@ impl Architecture for Matryoshka {
         Some(self.k)
     }
 
+    /// BatchTopK's encoder start, and its prefixes.
     fn configure(&self, cfg: &mut TrainConfig) {
+        batchtopk::configure(cfg);
         cfg.matryoshka_widths = default_widths(cfg.d_sae);
     }
 
     /// BatchTopK's lr.
-    fn default_lr(&self, d_sae: usize, _total_steps: u64) -> f32 {
-        super::topk::default_lr(d_sae, LONG_RUN_STEPS)
+    fn default_lr(&self, d_sae: usize, total_steps: u64) -> f32 {
+        super::topk::default_lr(d_sae, total_steps)
     }
 
     fn validate(&self, cfg: &TrainConfig) -> Result<()> {
