@@ -6,6 +6,12 @@
 //! reconstructions divided by it), so the direction added to the activations is
 //! `d = W_dec[i] / input_scale`: one unit of feature activation moves the reconstruction
 //! by exactly `d`.
+//!
+//! A transcoder reads one hook and predicts another: its direction is added at the output
+//! hook (where its prediction lands), and clamping reads the feature's current value from
+//! the input hook of the same forward.
+
+use std::cell::RefCell;
 
 use std::time::Instant;
 
@@ -28,7 +34,10 @@ pub enum SteerMode {
 }
 
 pub struct SteerRequest<'a> {
+    /// The hook the dictionary reads.
     pub hook: HookPoint,
+    /// A transcoder's output hook (it must come after `hook`); `None` for an SAE.
+    pub out_hook: Option<HookPoint>,
     pub sae: &'a Sae,
     pub feature: usize,
     pub mode: SteerMode,
@@ -81,6 +90,32 @@ pub fn steer(loaded: &LoadedModel, request: &SteerRequest<'_>) -> Result<Steered
             ),
         ));
     }
+    let write_hook = match (request.out_hook, sae.transcoder.is_some()) {
+        (None, false) => request.hook,
+        (Some(out), true) if request.hook.precedes(out) && out.width(&model.cfg) == width => out,
+        (Some(out), true) => {
+            return Err(InterpError::invalid(
+                "dictionary",
+                format!(
+                    "a transcoder from {} to {out} cannot be steered: its output hook must come \
+                     after its input hook and have the same width",
+                    request.hook
+                ),
+            ))
+        }
+        (None, true) => {
+            return Err(InterpError::invalid(
+                "dictionary",
+                "a transcoder is steered at its output hook, and none was given",
+            ))
+        }
+        (Some(_), false) => {
+            return Err(InterpError::invalid(
+                "dictionary",
+                "only a transcoder has an output hook",
+            ))
+        }
+    };
     if request.feature >= sae.d_sae() {
         return Err(InterpError::invalid(
             "feature",
@@ -131,8 +166,19 @@ pub fn steer(loaded: &LoadedModel, request: &SteerRequest<'_>) -> Result<Steered
             plain.push(argmax(&logits), stop_id);
         }
         if pushed.running() {
-            let hooks = Hooks::logits().edit(request.hook, |x| {
-                push_feature(x, &direction_d, sae, request.feature, request.mode)
+            // A transcoder's feature is read at its input hook, earlier in the same forward.
+            let input: RefCell<Option<Tensor>> = RefCell::new(None);
+            let mut hooks = Hooks::logits();
+            if write_hook != request.hook {
+                hooks = hooks.edit(request.hook, |x| {
+                    *input.borrow_mut() = Some(x.clone());
+                    Ok(x.clone())
+                });
+            }
+            let hooks = hooks.edit(write_hook, |x| {
+                let read = input.borrow();
+                let source = read.as_ref().unwrap_or(x);
+                push_feature(x, source, &direction_d, sae, request.feature, request.mode)
             });
             let logits = last_logits(loaded, &pushed.ids, hooks)?;
             pushed.push(argmax(&logits), stop_id);
@@ -159,9 +205,10 @@ pub fn decoder_direction(sae: &Sae, feature: usize) -> Vec<f32> {
 }
 
 /// The edit applied at the hook: `x [batch, seq, d_in]` plus the direction scaled per
-/// position.
+/// position; `source` is what the dictionary encodes (`x` itself, or a transcoder's input).
 fn push_feature(
     x: &Tensor,
+    source: &Tensor,
     direction_d: &Tensor,
     sae: &Sae,
     feature: usize,
@@ -176,9 +223,12 @@ fn push_feature(
         }
         SteerMode::Clamp { value } => {
             let (batch, seq, d_in) = x32.dims3()?;
-            let x_td = x32.flatten_all()?.to_vec1::<f32>()?;
+            let source_td = source
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1::<f32>()?;
             let features = sae
-                .encode(&x_td)
+                .encode(&source_td)
                 .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             let shift_t: Vec<f32> = (0..batch * seq)
                 .map(|t| {

@@ -134,6 +134,7 @@ fn what_fires_refuses_a_dictionary_of_another_width() {
 fn request<'a>(m: &LoadedModel, sae: &'a Sae, feature: usize, mode: SteerMode) -> SteerRequest<'a> {
     SteerRequest {
         hook: hook(m, "blocks.0.hook_resid_post"),
+        out_hook: None,
         sae,
         feature,
         mode,
@@ -243,4 +244,100 @@ fn steering_refuses_what_does_not_fit() {
         coefficient: f32::NAN,
     };
     assert!(steer(&m, &r).is_err());
+}
+
+/// A transcoder reading `blocks.0.hook_resid_post` and predicting `blocks.1.hook_mlp_out`,
+/// with the weights of `random_topk`.
+fn transcoder(m: &LoadedModel, k: usize) -> Sae {
+    let mut sae = random_topk(m.model.cfg.d_model, 32, k, 5);
+    sae.apply_b_dec_to_input = false;
+    sae.transcoder = Some(saelab_sae::Transcoder { skip: None });
+    sae.metadata.hook_name_out = Some("blocks.1.hook_mlp_out".into());
+    sae
+}
+
+/// Values of `point` on `ids` (no edit).
+fn values(m: &LoadedModel, ids: &[u32], point: HookPoint) -> Vec<f32> {
+    let out = m
+        .model
+        .forward(&Batch::single(ids), &mut Hooks::capture([point]))
+        .unwrap();
+    out.get(point)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+}
+
+/// Adding a transcoder's direction is adding it at its output hook; clamping reads the
+/// feature at its input hook: for a feature silent there (though it would fire on the
+/// output hook's values), clamping to v is adding v.
+#[test]
+fn a_transcoder_is_steered_at_its_output_hook_from_its_input_hook() {
+    let m = tiny();
+    let (input, output) = (
+        hook(&m, "blocks.0.hook_resid_post"),
+        hook(&m, "blocks.1.hook_mlp_out"),
+    );
+    let tc = transcoder(&m, 2);
+    let plain_sae = random_topk(m.model.cfg.d_model, 32, 2, 5);
+    let at = |sae: &Sae, out_hook: Option<HookPoint>, hook: HookPoint, feature, mode| {
+        let mut r = request(&m, sae, feature, mode);
+        r.hook = hook;
+        r.out_hook = out_hook;
+        steer(&m, &r).unwrap()
+    };
+    let add = SteerMode::Add { coefficient: 40.0 };
+    let via_transcoder = at(&tc, Some(output), input, 7, add);
+    let at_output = at(&plain_sae, None, output, 7, add);
+    assert_eq!(via_transcoder.steered, at_output.steered);
+    assert_ne!(via_transcoder.steered, via_transcoder.unsteered);
+
+    // Clamping to 0 a feature silent at the input hook changes nothing, though on the output
+    // hook's values it fires (strongly: the encoder is scaled up, which keeps TopK's choice),
+    // so reading the feature at the wrong hook would push the text away.
+    let mut strong = tc.clone();
+    strong.weights.w_enc_t.iter_mut().for_each(|w| *w *= 1000.0);
+    strong.weights.b_enc.iter_mut().for_each(|b| *b = 0.0);
+    let plain = at(
+        &strong,
+        Some(output),
+        input,
+        0,
+        SteerMode::Add { coefficient: 0.0 },
+    );
+    let all: Vec<u32> = plain
+        .prompt_ids
+        .iter()
+        .chain(&plain.unsteered.ids)
+        .copied()
+        .collect();
+    let (f_in, f_out) = (
+        strong.encode(&values(&m, &all, input)).unwrap(),
+        strong.encode(&values(&m, &all, output)).unwrap(),
+    );
+    let j = (0..32u32)
+        .find(|j| !f_in.idx.contains(j) && f_out.idx.contains(j))
+        .expect("a feature silent at the input hook that fires at the output hook");
+    let clamped = at(
+        &strong,
+        Some(output),
+        input,
+        j as usize,
+        SteerMode::Clamp { value: 0.0 },
+    );
+    assert_eq!(clamped.steered, clamped.unsteered);
+
+    // The output hook is required, after the input hook.
+    let mut r = request(&m, &tc, 7, add);
+    assert!(steer(&m, &r)
+        .unwrap_err()
+        .to_string()
+        .contains("output hook"));
+    r.out_hook = Some(hook(&m, "blocks.0.hook_resid_pre"));
+    assert!(steer(&m, &r)
+        .unwrap_err()
+        .to_string()
+        .contains("after its input hook"));
 }

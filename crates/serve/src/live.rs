@@ -22,6 +22,8 @@ pub struct LiveDictionary {
 
 pub struct Ready {
     pub hook: HookPoint,
+    /// A transcoder's output hook (from its metadata), where steering adds its directions.
+    pub out_hook: Option<HookPoint>,
     pub sae: Sae,
 }
 
@@ -72,5 +74,15 @@ fn ready(model: &LoadedModel, row: &DictionaryInfo) -> Result<Ready, String> {
             sae.d_in()
         ));
     }
-    Ok(Ready { hook, sae })
+    let out_hook = match (&sae.transcoder, &sae.metadata.hook_name_out) {
+        (Some(_), Some(name)) => {
+            Some(HookPoint::parse(name, cfg).map_err(|e| format!("output hook `{name}`: {e}"))?)
+        }
+        _ => None,
+    };
+    Ok(Ready {
+        hook,
+        out_hook,
+        sae,
+    })
 }

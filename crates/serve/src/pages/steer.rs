@@ -94,17 +94,11 @@ fn run(s: &AppState, request: Request) -> HttpResult<(Request, Steered)> {
         .live
         .dictionary(&request.dict)
         .map_err(|why| HttpError::unavailable(format!("cannot steer: {why}")))?;
-    if ready.sae.transcoder.is_some() {
-        // Its features are read at one hook and written at another: steering at the input
-        // hook would be wrong, and steering at the output hook is not built yet.
-        return Err(HttpError::unavailable(
-            "cannot steer: steering with a transcoder's features is not supported yet",
-        ));
-    }
     let steered = steer(
         &s.live.model,
         &SteerRequest {
             hook: ready.hook,
+            out_hook: ready.out_hook,
             sae: &ready.sae,
             feature: request.feature as usize,
             mode: request.mode,
@@ -165,6 +159,15 @@ fn outcome(state: &AppState, request: &Request, steered: &Steered) -> Markup {
         p {
             "Feature " a href=(feature_url(&request.dict, request.feature)) { (request.dict) " #" (request.feature) }
             ", " (mode) " " (amount)
+            @if let Ok(ready) = state.live.dictionary(&request.dict) {
+                @match ready.out_hook {
+                    Some(out) => {
+                        " at " code { (out) } " (a transcoder: pushed at the hook it predicts, its \
+                        features read at " code { (ready.hook) } ")"
+                    }
+                    None => { " at " code { (ready.hook) } }
+                }
+            }
         }
         @if let Some(start) = start {
             p.note {
