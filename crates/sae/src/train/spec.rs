@@ -11,6 +11,10 @@ use crate::error::{Result, SaeError};
 
 /// One dictionary to train, as a spec gives it: every key but `kind` and `width` optional,
 /// the architecture's default where absent.
+/// The L0 a penalised kind aims at when given neither a coefficient nor `target_l0` (at
+/// most width/8).
+pub const DEFAULT_TARGET_L0: usize = 64;
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaeSpec {
@@ -418,6 +422,15 @@ impl SaeSpec {
     /// the architecture's defaults (`TrainConfig::new`) with this spec's keys over them,
     /// validated. A transcoder (`out_hook`) predicts a hook of the same width. The metadata
     /// (model, hooks, corpus) is left for the caller to fill in.
+    /// A penalised kind given no coefficient (`l1`, or JumpReLU's `l0`) and no `target_l0`
+    /// aims at L0 min(64, width/8): its default coefficient lands far from any sensible L0
+    /// on short runs (README main job, 4,096 latents: ReLU-L1 7.6, April 168, JumpReLU 1,080,
+    /// Gated 38; BENCHMARKS.md, "Target L0"). A coefficient given keeps it fixed.
+    fn default_target_l0(&self, cfg: &TrainConfig) -> Option<f64> {
+        let given = self.l1.is_some() || self.l0.is_some();
+        (cfg.penalised() && !given).then(|| (self.width / 8).clamp(1, DEFAULT_TARGET_L0) as f64)
+    }
+
     pub fn train_config(&self, d_in: usize, total_steps: u64, seed: u64) -> Result<TrainConfig> {
         self.check()?;
         let kind = self.spec_kind()?;
@@ -461,7 +474,7 @@ impl SaeSpec {
         if let Some(d) = self.decay {
             cfg.lr_decay_steps = d;
         }
-        cfg.target_l0 = self.target_l0;
+        cfg.target_l0 = self.target_l0.or_else(|| self.default_target_l0(&cfg));
         if let Some(widths) = &self.widths {
             cfg.matryoshka_widths = widths.clone();
             if widths.last() != Some(&self.width) {
@@ -543,7 +556,9 @@ mod tests {
     }
 
     /// A spec with no keys but its kind's required ones trains exactly as the library's
-    /// `TrainConfig::new` does: the command line, run files and the library share defaults.
+    /// `TrainConfig::new` does (the command line, run files and the library share defaults),
+    /// but for the L0 a penalised kind aims at when given no coefficient: `TrainConfig::new`
+    /// is the maths' config, whose coefficient a caller sets.
     #[test]
     fn a_bare_spec_gives_the_library_defaults() {
         let cases = [
@@ -583,12 +598,35 @@ mod tests {
                 .unwrap();
             let mut expected = TrainConfig::new(arch, 16, 64, 300);
             expected.seed = 5;
+            // A penalised kind given no coefficient aims at L0 min(64, width/8).
+            if expected.penalised() {
+                expected.target_l0 = Some(8.0);
+            }
             assert_eq!(cfg, expected, "{spec}");
             assert!(
                 cfg.normalize_activations,
                 "{spec}: inputs are normalised by default"
             );
         }
+    }
+
+    /// The default target gives way to a coefficient, and to a target asked for.
+    #[test]
+    fn a_coefficient_or_a_target_replaces_the_default_target() {
+        let target = |spec: &str| {
+            SaeSpec::parse(spec)
+                .unwrap()
+                .train_config(16, 300, 0)
+                .unwrap()
+                .target_l0
+        };
+        assert_eq!(target("relu:width=4096"), Some(64.0));
+        assert_eq!(target("gated:width=256"), Some(32.0));
+        assert_eq!(target("relu:width=4096,l1=2"), None);
+        assert_eq!(target("april:width=4096,l1=2"), None);
+        assert_eq!(target("jumprelu:width=4096,l0=0.5"), None);
+        assert_eq!(target("jumprelu:width=4096,target_l0=20"), Some(20.0));
+        assert_eq!(target("topk:k=8,width=4096"), None);
     }
 
     #[test]
