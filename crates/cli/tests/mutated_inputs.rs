@@ -12,7 +12,7 @@ mod common;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use common::{saelab, stderr, tiny_llama};
+use common::{saelab, stderr, tiny_cache, tiny_llama, train_tiny};
 use saelab_model::{Batch, Hooks};
 use saelab_sae::Dictionary;
 
@@ -529,28 +529,9 @@ fn run_folders_survive_corrupt_files() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     let run = tmp.path().join("run");
-    let o = saelab()
-        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
-        .args(["--hook", "blocks.1.hook_resid_post", "--tokens", "1024"])
-        .args(["--ctx", "32", "--out"])
-        .arg(&cache)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = saelab()
-        .args(["train", "--sae", "topk:k=4,width=64", "--batch", "64"])
-        .args([
-            "--checkpoint-every",
-            "4",
-            "--holdout-windows",
-            "4",
-            "--cache",
-        ])
-        .arg(&cache)
-        .arg("--out")
-        .arg(&run)
-        .output()
-        .unwrap();
+    tiny_cache(&cache, &["blocks.1.hook_resid_post"], 1024);
+    let flags = ["--checkpoint-every", "4", "--holdout-windows", "4"];
+    let o = train_tiny(&cache, &run, &flags);
     assert!(o.status.success(), "{}", stderr(&o));
     let names: Vec<String> = ["config.json", "metrics.jsonl", "summary.json"]
         .map(String::from)

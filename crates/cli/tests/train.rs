@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{saelab, stderr, tiny_llama, KillPoints};
+use common::{saelab, stderr, tiny_cache, tiny_llama, train_tiny, KillPoints};
 
 /// A cache of the tiny model's activations over part of the wiki corpus.
 fn cache(dir: &Path) {
@@ -568,34 +568,13 @@ fn a_corpus_shorter_than_tokens_is_said_loudly() {
 #[test]
 fn without_hook_a_cache_names_its_own() {
     let tmp = tempfile::tempdir().unwrap();
-    let cache = tmp.path().join("cache");
-    let o = saelab()
-        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
-        .args([
-            "--hook",
-            "blocks.0.hook_resid_post",
-            "--hook",
-            "blocks.1.hook_mlp_out",
-        ])
-        .args(["--tokens", "512", "--ctx", "32", "--out"])
-        .arg(&cache)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = saelab()
-        .args([
-            "train",
-            "--sae",
-            "topk:k=4,width=64",
-            "--batch",
-            "64",
-            "--cache",
-        ])
-        .arg(&cache)
-        .arg("--out")
-        .arg(tmp.path().join("two"))
-        .output()
-        .unwrap();
+    let two = tmp.path().join("two");
+    tiny_cache(
+        &two,
+        &["blocks.0.hook_resid_post", "blocks.1.hook_mlp_out"],
+        512,
+    );
+    let o = train_tiny(&two, &tmp.path().join("refused"), &[]);
     assert!(!o.status.success());
     let err = stderr(&o);
     assert!(
@@ -604,35 +583,8 @@ fn without_hook_a_cache_names_its_own() {
     );
 
     let one = tmp.path().join("one");
-    let o = saelab()
-        .args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"])
-        .args([
-            "--hook",
-            "blocks.1.hook_mlp_out",
-            "--tokens",
-            "512",
-            "--ctx",
-            "32",
-        ])
-        .arg("--out")
-        .arg(&one)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = saelab()
-        .args([
-            "train",
-            "--sae",
-            "topk:k=4,width=64",
-            "--batch",
-            "64",
-            "--cache",
-        ])
-        .arg(&one)
-        .arg("--out")
-        .arg(tmp.path().join("run"))
-        .output()
-        .unwrap();
+    tiny_cache(&one, &["blocks.1.hook_mlp_out"], 512);
+    let o = train_tiny(&one, &tmp.path().join("run"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let cfg: serde_json::Value = serde_json::from_slice(
         &std::fs::read(tmp.path().join("run/final/0-topk-64-k4/cfg.json")).unwrap(),

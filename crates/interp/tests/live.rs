@@ -188,24 +188,7 @@ fn clamping_a_feature_to_its_current_value_changes_nothing() {
         &request(&m, &sae, 0, SteerMode::Add { coefficient: 0.0 }),
     )
     .unwrap();
-    let all: Vec<u32> = plain
-        .prompt_ids
-        .iter()
-        .chain(&plain.unsteered.ids)
-        .copied()
-        .collect();
-    let out = m
-        .model
-        .forward(&Batch::single(&all), &mut Hooks::capture([h]))
-        .unwrap();
-    let x = out
-        .get(h)
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
-    let f = sae.encode(&x).unwrap();
+    let f = sae.encode(&values(&m, &unsteered_text(&plain), h)).unwrap();
     let silent = (0..32u32)
         .find(|i| !f.idx.contains(i))
         .expect("a TopK-2 dictionary of 32 latents leaves some silent on a short text");
@@ -254,6 +237,15 @@ fn transcoder(m: &LoadedModel, k: usize) -> Sae {
     sae.transcoder = Some(saelab_sae::Transcoder { skip: None });
     sae.metadata.hook_name_out = Some("blocks.1.hook_mlp_out".into());
     sae
+}
+
+/// The prompt's ids and the unsteered continuation's.
+fn unsteered_text(s: &saelab_interp::steer::Steered) -> Vec<u32> {
+    s.prompt_ids
+        .iter()
+        .chain(&s.unsteered.ids)
+        .copied()
+        .collect()
 }
 
 /// Values of `point` on `ids` (no edit).
@@ -307,12 +299,7 @@ fn a_transcoder_is_steered_at_its_output_hook_from_its_input_hook() {
         0,
         SteerMode::Add { coefficient: 0.0 },
     );
-    let all: Vec<u32> = plain
-        .prompt_ids
-        .iter()
-        .chain(&plain.unsteered.ids)
-        .copied()
-        .collect();
+    let all = unsteered_text(&plain);
     let (f_in, f_out) = (
         strong.encode(&values(&m, &all, input)).unwrap(),
         strong.encode(&values(&m, &all, output)).unwrap(),

@@ -22,6 +22,35 @@ pub fn tiny_llama() -> String {
         .to_string()
 }
 
+/// A cache of the tiny model's `hooks` over the first `tokens` tokens of the wiki corpus in
+/// windows of 32, harvested into `dir`.
+pub fn tiny_cache(dir: &Path, hooks: &[&str], tokens: u64) {
+    let mut c = saelab();
+    c.args(["harvest", "--model", &tiny_llama(), "--corpus", "wiki"]);
+    for h in hooks {
+        c.args(["--hook", h]);
+    }
+    let o = c
+        .args(["--tokens", &tokens.to_string(), "--ctx", "32", "--out"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `saelab train` of one small TopK dictionary from `cache` into `out`, plus `extra` flags.
+pub fn train_tiny(cache: &Path, out: &Path, extra: &[&str]) -> Output {
+    saelab()
+        .args(["train", "--sae", "topk:k=4,width=64", "--batch", "64"])
+        .args(extra)
+        .arg("--cache")
+        .arg(cache)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 /// `saelab ARGS` started with its output discarded, to be killed.
 pub fn spawn_quietly<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Child {
     saelab()
