@@ -71,13 +71,19 @@ versions_of() {
   apt-cache madison "$1" 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}' | paste -sd, -
 }
 
+# deb_rel NAME=VERSION: where that package's .deb lives, relative to $home (as apt names it).
+deb_rel() {
+  local name="${1%%=*}" version="${1#*=}"
+  echo "packages/${name}_${version//:/%3a}_all.deb"
+}
+
 apt_updated=0
 why="" # why the last fetch_deb failed
 # fetch_deb NAME=VERSION: the .deb of exactly that version, via apt-get download. Returns 1,
 # with the reason in $why, where it cannot be had; a wrong sha256 still stops setup.
 fetch_deb() {
-  local name="${1%%=*}" version="${1#*=}"
-  local rel="packages/${name}_${version//:/%3a}_all.deb"
+  local name="${1%%=*}" version="${1#*=}" rel
+  rel="$(deb_rel "$1")"
   verified "$rel" && return 0
   # A mirror names the file without the epoch (fortunes_1.99.1-7.3_all.deb): take it too.
   local mirror_name="${name}_${version#*:}_all.deb"
@@ -125,11 +131,6 @@ fetch_deb() {
   install_checked "${got[0]}" "$rel" "$1"
 }
 
-deb_path() {
-  local name="${1%%=*}" version="${1#*=}"
-  echo "$home/packages/${name}_${version//:/%3a}_all.deb"
-}
-
 # fetch_source SOURCE NAME=VERSION...: adds the source's .deb files to the build, or a skip
 # with the reason and how to add it later.
 build_args=()
@@ -150,7 +151,7 @@ mirror's pool/main) in $home/packages/ and rerun scripts/setup.sh; each is check
 scripts/checksums.sha256.")
       return
     fi
-    debs+=("$(deb_path "$spec")")
+    debs+=("$home/$(deb_rel "$spec")")
   done
   build_args+=("--$source" "${debs[@]}")
 }

@@ -28,12 +28,8 @@ impl CorpusArg {
             delimiter: self.delimiter.clone(),
         };
         let corpus = Corpus::open(&self.corpus, &options).context("--corpus")?;
-        for (name, reason) in &corpus.skipped {
-            eprintln!(
-                "warning: --corpus {}: reading it without `{name}`, which scripts/setup.sh \
-                 skipped ({reason}); numbers differ from the full default corpus's",
-                self.corpus
-            );
+        for warning in corpus.skipped_warnings() {
+            eprintln!("warning: --corpus {}: {warning}", self.corpus);
         }
         Ok(corpus)
     }

@@ -206,6 +206,19 @@ impl Corpus {
         self.sources.iter().flat_map(Source::files).collect()
     }
 
+    /// One warning per default-corpus source that `default` left out (see `skipped`).
+    pub fn skipped_warnings(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|(name, reason)| {
+                format!(
+                    "the default corpus is read without `{name}`, which scripts/setup.sh \
+                     skipped ({reason}); numbers differ from the full corpus's"
+                )
+            })
+            .collect()
+    }
+
     /// All documents, source after source, file after file, read lazily. A corpus that
     /// yields no document at all ends with an error rather than silently.
     pub fn documents(&self) -> Documents {

@@ -12,7 +12,6 @@
 //! the input hook of the same forward.
 
 use std::cell::RefCell;
-
 use std::time::Instant;
 
 use candle_core::{DType, IndexOp, Tensor};

@@ -97,12 +97,8 @@ impl Source {
             .collect::<Result<Vec<_>>>()?;
         let corpus = saelab_data::Corpus::open(&run.corpus, &saelab_data::CorpusOptions::default())
             .context("--corpus")?;
-        for (name, reason) in &corpus.skipped {
-            observer.warn(&format!(
-                "corpus {}: reading it without `{name}`, which scripts/setup.sh skipped \
-                 ({reason}); numbers differ from the full default corpus's",
-                run.corpus
-            ));
+        for warning in corpus.skipped_warnings() {
+            observer.warn(&format!("corpus {}: {warning}", run.corpus));
         }
         Ok(Source {
             model: loaded.name.clone(),

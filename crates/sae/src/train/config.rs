@@ -526,6 +526,7 @@ impl TrainConfig {
         Ok(())
     }
 }
+
 /// BatchTopK's running threshold averages the batches' cuts, which drift while the weights
 /// learn: on a run of 94 steps the peers' weight of 0.01 still gives the first batch's cut 39%
 /// of the average, and the trained dictionary fires on 200 latents per token instead of 32

@@ -9,12 +9,12 @@ use super::arch::{SpecKind, SPEC_KINDS};
 use super::config::{BDecInit, Optimizer, TrainConfig, MAX_LATENTS};
 use crate::error::{Result, SaeError};
 
-/// One dictionary to train, as a spec gives it: every key but `kind` and `width` optional,
-/// the architecture's default where absent.
 /// The L0 a penalised kind aims at when given neither a coefficient nor `target_l0` (at
 /// most width/8).
 pub const DEFAULT_TARGET_L0: usize = 64;
 
+/// One dictionary to train, as a spec gives it: every key but `kind` and `width` optional,
+/// the architecture's default where absent.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaeSpec {
@@ -166,6 +166,13 @@ where
         .trim()
         .parse()
         .map_err(|e| spec_error(format!("`{key}`: {e}")))
+}
+
+/// `*slot = value` where a key gave one; the default stays otherwise.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
 }
 
 impl SaeSpec {
@@ -418,10 +425,6 @@ impl SaeSpec {
             .transpose()
     }
 
-    /// The full training config for activations of width `d_in` and a run of `total_steps`:
-    /// the architecture's defaults (`TrainConfig::new`) with this spec's keys over them,
-    /// validated. A transcoder (`out_hook`) predicts a hook of the same width. The metadata
-    /// (model, hooks, corpus) is left for the caller to fill in.
     /// A penalised kind given no coefficient (`l1`, or JumpReLU's `l0`) and no `target_l0`
     /// aims at L0 min(64, width/8): its default coefficient lands far from any sensible L0
     /// on short runs (README main job, 4,096 latents: ReLU-L1 7.6, April 168, JumpReLU 1,080,
@@ -431,6 +434,10 @@ impl SaeSpec {
         (cfg.penalised() && !given).then(|| (self.width / 8).clamp(1, DEFAULT_TARGET_L0) as f64)
     }
 
+    /// The full training config for activations of width `d_in` and a run of `total_steps`:
+    /// the architecture's defaults (`TrainConfig::new`) with this spec's keys over them,
+    /// validated. A transcoder (`out_hook`) predicts a hook of the same width. The metadata
+    /// (model, hooks, corpus) is left for the caller to fill in.
     pub fn train_config(&self, d_in: usize, total_steps: u64, seed: u64) -> Result<TrainConfig> {
         self.check()?;
         let kind = self.spec_kind()?;
@@ -444,11 +451,6 @@ impl SaeSpec {
         if let Some(init) = self.b_dec_init()? {
             cfg.b_dec_init = init;
         }
-        let set = |slot: &mut f32, value: Option<f32>| {
-            if let Some(v) = value {
-                *slot = v;
-            }
-        };
         set(&mut cfg.signum_momentum, self.momentum);
         set(&mut cfg.aux_coefficient, self.aux);
         set(&mut cfg.lr, self.lr);
@@ -456,24 +458,12 @@ impl SaeSpec {
         set(&mut cfg.l0_coefficient, self.l0);
         set(&mut cfg.jumprelu_bandwidth, self.bandwidth);
         set(&mut cfg.jumprelu_init_threshold, self.threshold);
-        if let Some(m) = self.min_density {
-            cfg.min_density = m;
-        }
-        if let Some(w) = self.penalty_warmup {
-            cfg.l1_warmup_steps = w;
-        }
-        if let Some(w) = self.aux_warmup {
-            cfg.aux_warmup_steps = w;
-        }
-        if let Some(s) = self.encoder_scale {
-            cfg.encoder_init_scale = Some(s);
-        }
-        if let Some(w) = self.warmup {
-            cfg.lr_warmup_steps = w;
-        }
-        if let Some(d) = self.decay {
-            cfg.lr_decay_steps = d;
-        }
+        set(&mut cfg.min_density, self.min_density);
+        set(&mut cfg.l1_warmup_steps, self.penalty_warmup);
+        set(&mut cfg.aux_warmup_steps, self.aux_warmup);
+        set(&mut cfg.encoder_init_scale, self.encoder_scale.map(Some));
+        set(&mut cfg.lr_warmup_steps, self.warmup);
+        set(&mut cfg.lr_decay_steps, self.decay);
         cfg.target_l0 = self.target_l0.or_else(|| self.default_target_l0(&cfg));
         if let Some(widths) = &self.widths {
             cfg.matryoshka_widths = widths.clone();
@@ -481,15 +471,9 @@ impl SaeSpec {
                 cfg.matryoshka_widths.push(self.width);
             }
         }
-        if let Some(ghost) = self.ghost_grads {
-            cfg.ghost_grads = ghost;
-        }
-        if let Some(every) = self.resample_every {
-            cfg.resample_every_steps = every;
-        }
-        if let Some(dead) = self.dead_after_tokens {
-            cfg.dead_after_tokens = dead;
-        }
+        set(&mut cfg.ghost_grads, self.ghost_grads);
+        set(&mut cfg.resample_every_steps, self.resample_every);
+        set(&mut cfg.dead_after_tokens, self.dead_after_tokens);
         cfg.transcoder = self.out_hook.is_some();
         cfg.skip_connection = self.skip.unwrap_or(false);
         cfg.validate()?;
