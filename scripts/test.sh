@@ -26,3 +26,5 @@ if [ -z "${SAELAB_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 &&
 fi
 # Release: the numeric tests run tens of times slower without optimisation.
 cargo test --release --workspace
+# The Python package: built with maturin, then its tests (against the binary just built).
+scripts/python_tests.sh

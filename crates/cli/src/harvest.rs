@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use saelab_data::activations::HookLayout;
-use saelab_data::cache::{harvest, CacheDtype, Harvest, HarvestSpec};
-use saelab_data::{Packing, WindowConfig};
-use saelab_model::HookPoint;
+use saelab_data::cache::{harvest, harvest_documents, Harvest, HarvestSettings, HarvestSpec};
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
@@ -69,41 +66,23 @@ pub fn run(args: Args) -> Result<()> {
     let _lock = run_folder::lock(&args.out, "--out")?;
     let corpus = args.corpus.open()?;
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
-    let cfg = &loaded.model.cfg;
-    let hooks = args
-        .hook
-        .iter()
-        .map(|name| {
-            let point = HookPoint::parse(name, cfg).context("--hook")?;
-            Ok(HookLayout {
-                name: point.to_string(),
-                d: point.width(cfg),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let packing: Packing = args.packing.parse()?;
-    let dtype: CacheDtype = args.dtype.parse()?;
-    let forwards_per_shard = (args.shard_tokens / args.ctx).div_ceil(args.batch).max(1);
-    let max_windows = args.tokens.map(|t| t.div_ceil(args.ctx as u64));
-    let spec = HarvestSpec {
-        model: loaded.name.clone(),
-        corpus: corpus.name.clone(),
-        hooks,
-        window: WindowConfig::for_tokenizer(&loaded.tokenizer, args.ctx, packing),
-        dtype,
-        windows_per_shard: forwards_per_shard * args.batch,
-        batch_windows: args.batch,
-        max_windows,
-        shuffle_seed: args.shuffle,
+    let settings = HarvestSettings {
+        tokens: args.tokens,
+        ctx: args.ctx,
+        packing: args.packing.parse()?,
+        dtype: args.dtype.parse()?,
+        batch: args.batch,
+        shard_tokens: args.shard_tokens,
+        shuffle: args.shuffle,
     };
+    let spec =
+        HarvestSpec::for_model(&loaded, &corpus.name, &args.hook, &settings).context("--hook")?;
+    let max_windows = spec.max_windows;
     let job = Harvest::new(&loaded, spec, &args.out).context("harvest settings")?;
     let mut progress = Progress::new("harvest (windows)", max_windows.unwrap_or(0));
     let mut first: Option<u64> = None;
     let start = Instant::now();
-    let documents = match args.shuffle {
-        Some(seed) => saelab_data::shuffle_documents(corpus.documents(), seed, usize::MAX),
-        None => corpus.documents(),
-    };
+    let documents = harvest_documents(&corpus, args.shuffle);
     let manifest = harvest(loaded.clone(), documents, &job, &mut |windows| {
         if first.is_none() && windows > 0 {
             eprintln!(

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
+use saelab_eval::dictionary_hooks::dictionary_hooks;
 use saelab_model::{HookPoint, ModelConfig};
-use saelab_sae::{Dictionary, Sae};
+use saelab_sae::Sae;
 
 use saelab_sae::train::spec::check_name;
 
@@ -54,65 +55,13 @@ pub fn load_dictionary(
         }
     };
     let sae = saelab_sae::format::load_any(&dir).with_context(|| format!("--sae {spec}"))?;
-    if sae.transcoder.is_some() {
-        let (hook, out_hook) = transcoder_hooks(&sae, &dir, override_hook, cfg)
-            .with_context(|| format!("--sae {spec}"))?;
-        return Ok(NamedDictionary {
-            name,
-            path: dir.display().to_string(),
-            hook,
-            out_hook: Some(out_hook),
-            sae,
-        });
-    }
-    let hook = match (override_hook, sae.metadata().hook_name.as_deref()) {
-        (Some(h), _) => h,
-        (None, Some(name)) => {
-            HookPoint::parse(name, cfg).with_context(|| format!("--sae {spec}: its hook_name"))?
-        }
-        (None, None) => bail!("--sae {spec}: the dictionary does not name its hook; pass --hook"),
-    };
+    let (hook, out_hook) = dictionary_hooks(&sae, Some(&dir), override_hook, cfg, "--hook")
+        .with_context(|| format!("--sae {spec}"))?;
     Ok(NamedDictionary {
         name,
         path: dir.display().to_string(),
         hook,
-        out_hook: None,
+        out_hook,
         sae,
     })
-}
-
-/// A transcoder's input and output hooks: from its metadata (`hook_name`, `hook_name_out`),
-/// or, for a sparsify transcoder in a folder named after the module it replaces
-/// (`layers.N.mlp`), the MLP's input and output of block N.
-fn transcoder_hooks(
-    sae: &Sae,
-    dir: &Path,
-    override_hook: Option<HookPoint>,
-    cfg: &ModelConfig,
-) -> Result<(HookPoint, HookPoint)> {
-    if override_hook.is_some() {
-        bail!("a transcoder reads one hook and writes another, named in its metadata: --hook does not apply");
-    }
-    let m = sae.metadata();
-    let parse = |name: &str, key: &str| {
-        HookPoint::parse(name, cfg).with_context(|| format!("its {key} `{name}`"))
-    };
-    if let (Some(input), Some(output)) = (m.hook_name.as_deref(), m.hook_name_out.as_deref()) {
-        return Ok((parse(input, "hook_name")?, parse(output, "hook_name_out")?));
-    }
-    let folder = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    let layer = folder
-        .strip_prefix("layers.")
-        .and_then(|rest| rest.strip_suffix(".mlp"))
-        .and_then(|n| n.parse::<usize>().ok());
-    match layer {
-        Some(layer) => Ok((
-            parse(&format!("blocks.{layer}.ln2.hook_normalized"), "MLP input")?,
-            parse(&format!("blocks.{layer}.hook_mlp_out"), "MLP output")?,
-        )),
-        None => bail!(
-            "the transcoder does not name its hooks (metadata `hook_name` and `hook_name_out`), \
-             and its folder is not named after an MLP (`layers.N.mlp`)"
-        ),
-    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use saelab_sae::train::set::TrainerSet;
 use saelab_sae::{SaeSpec, StepStats};
 use saelab_train::{Observer, Outcome, RunConfig, Start};
@@ -192,35 +192,6 @@ impl std::fmt::Display for Interrupted {
 
 impl std::error::Error for Interrupted {}
 
-/// Without `--hook`: a cache's hook when it holds one, else blocks.6.hook_resid_post. A
-/// cache of several hooks needs `--hook`. (An unreadable cache is reported where the run
-/// opens it.)
-fn default_hooks(cache: Option<&std::path::Path>) -> Result<Vec<String>> {
-    let default = || vec!["blocks.6.hook_resid_post".to_string()];
-    let Some(dir) = cache else {
-        return Ok(default());
-    };
-    let Ok(cache) = saelab_data::cache::ActivationCache::open(dir) else {
-        return Ok(default());
-    };
-    let names: Vec<String> = cache
-        .manifest
-        .spec
-        .hooks
-        .iter()
-        .map(|h| h.name.clone())
-        .collect();
-    match names.as_slice() {
-        [one] => Ok(vec![one.clone()]),
-        _ => bail!(
-            "--hook: the cache {} holds {} hooks ({}): name the one(s) to train on",
-            dir.display(),
-            names.len(),
-            names.join(", ")
-        ),
-    }
-}
-
 fn from_args(args: &Args) -> Result<RunConfig> {
     if let Some(path) = &args.config {
         return RunConfig::from_toml(path);
@@ -230,7 +201,7 @@ fn from_args(args: &Args) -> Result<RunConfig> {
         corpus: args.corpus.corpus.clone(),
         cache: args.cache.clone(),
         hooks: match args.hook.is_empty() {
-            true => default_hooks(args.cache.as_deref())?,
+            true => saelab_train::config::default_hooks(args.cache.as_deref(), "--hook")?,
             false => args.hook.clone(),
         },
         tokens: args.tokens,

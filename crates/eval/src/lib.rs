@@ -5,6 +5,7 @@
 //! over row-major slices; `evaluate` joins them to a model and dictionaries.
 
 pub mod cross_entropy;
+pub mod dictionary_hooks;
 pub mod error;
 pub mod evaluate;
 pub mod geometry;

@@ -18,7 +18,7 @@ pub struct RunConfig {
     /// Read activations from this harvest instead of running the model.
     #[serde(default)]
     pub cache: Option<PathBuf>,
-    #[serde(default = "default_hooks")]
+    #[serde(default = "default_hooks_of_model")]
     pub hooks: Vec<String>,
     /// Training tokens (default: all of the cache but the held-out windows).
     #[serde(default)]
@@ -52,7 +52,7 @@ pub struct RunConfig {
 fn default_corpus() -> String {
     "default".into()
 }
-fn default_hooks() -> Vec<String> {
+fn default_hooks_of_model() -> Vec<String> {
     vec!["blocks.6.hook_resid_post".into()]
 }
 fn default_ctx() -> usize {
@@ -72,6 +72,34 @@ fn default_keep_checkpoints() -> u64 {
 }
 fn default_log_every() -> u64 {
     10
+}
+
+/// The hooks of a run that names none: a cache's hook when it holds one, else
+/// blocks.6.hook_resid_post. A cache of several hooks needs them named (`flag` says how). An
+/// unreadable cache is reported where the run opens it.
+pub fn default_hooks(cache: Option<&std::path::Path>, flag: &str) -> Result<Vec<String>> {
+    let Some(dir) = cache else {
+        return Ok(default_hooks_of_model());
+    };
+    let Ok(cache) = saelab_data::cache::ActivationCache::open(dir) else {
+        return Ok(default_hooks_of_model());
+    };
+    let names: Vec<String> = cache
+        .manifest
+        .spec
+        .hooks
+        .iter()
+        .map(|h| h.name.clone())
+        .collect();
+    match names.as_slice() {
+        [one] => Ok(vec![one.clone()]),
+        _ => bail!(
+            "{flag}: the cache {} holds {} hooks ({}): name the one(s) to train on",
+            dir.display(),
+            names.len(),
+            names.join(", ")
+        ),
+    }
 }
 
 impl RunConfig {

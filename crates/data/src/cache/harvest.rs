@@ -7,12 +7,75 @@ use std::sync::Arc;
 
 use saelab_model::{HookPoint, LoadedModel};
 
+use super::dtype::CacheDtype;
 use super::manifest::{write_atomically, HarvestSpec, Manifest, ShardEntry, MANIFEST};
 use super::sha256_hex;
 use super::shard::{shard_file_name, ShardBuilder};
-use crate::activations::{live_windows, ActivationWindow, LiveSpec};
+use crate::activations::{live_windows, ActivationWindow, HookLayout, LiveSpec};
+use crate::corpus::Corpus;
 use crate::document::Documents;
 use crate::error::{DataError, Result};
+use crate::shuffle::shuffle_documents;
+use crate::windows::{Packing, WindowConfig};
+
+/// How to harvest, in the terms of `saelab harvest`'s flags.
+#[derive(Debug, Clone)]
+pub struct HarvestSettings {
+    /// Stop after this many tokens, rounded up to whole windows (`None`: the whole corpus).
+    pub tokens: Option<u64>,
+    pub ctx: usize,
+    pub packing: Packing,
+    pub dtype: CacheDtype,
+    /// Windows per model forward.
+    pub batch: usize,
+    /// Tokens per shard, rounded down to whole forwards (at least one).
+    pub shard_tokens: usize,
+    /// Shuffle the documents with this seed before cutting windows.
+    pub shuffle: Option<u64>,
+}
+
+impl HarvestSpec {
+    /// The spec of harvesting `hooks` of `model` over the corpus named `corpus`.
+    pub fn for_model(
+        model: &LoadedModel,
+        corpus: &str,
+        hooks: &[String],
+        settings: &HarvestSettings,
+    ) -> Result<HarvestSpec> {
+        let cfg = &model.model.cfg;
+        let hooks = hooks
+            .iter()
+            .map(|name| {
+                let point = HookPoint::parse(name, cfg)?;
+                Ok(HookLayout {
+                    name: point.to_string(),
+                    d: point.width(cfg),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (ctx, batch) = (settings.ctx.max(1), settings.batch.max(1));
+        let forwards_per_shard = (settings.shard_tokens / ctx).div_ceil(batch).max(1);
+        Ok(HarvestSpec {
+            model: model.name.clone(),
+            corpus: corpus.to_string(),
+            hooks,
+            window: WindowConfig::for_tokenizer(&model.tokenizer, settings.ctx, settings.packing),
+            dtype: settings.dtype,
+            windows_per_shard: forwards_per_shard * batch,
+            batch_windows: settings.batch,
+            max_windows: settings.tokens.map(|t| t.div_ceil(ctx as u64)),
+            shuffle_seed: settings.shuffle,
+        })
+    }
+}
+
+/// The corpus's documents as a harvest with `shuffle` reads them.
+pub fn harvest_documents(corpus: &Corpus, shuffle: Option<u64>) -> Documents {
+    match shuffle {
+        Some(seed) => shuffle_documents(corpus.documents(), seed, usize::MAX),
+        None => corpus.documents(),
+    }
+}
 
 /// A harvest to run: what to write and where.
 pub struct Harvest {

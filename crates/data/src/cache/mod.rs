@@ -8,7 +8,7 @@ pub mod reader;
 pub mod shard;
 
 pub use dtype::CacheDtype;
-pub use harvest::{harvest, Harvest};
+pub use harvest::{harvest, harvest_documents, Harvest, HarvestSettings};
 pub use manifest::{HarvestSpec, Manifest, ShardEntry};
 pub use reader::{ActivationCache, ReadOptions, ShardOrder};
 

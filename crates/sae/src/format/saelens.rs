@@ -78,7 +78,7 @@ pub fn save(sae: &Sae, dir: &Path) -> Result<()> {
 
 /// The weights with the input scale s folded in: `W_enc·s`, `W_dec/s`, `b_dec/s` encode the
 /// same features from raw inputs and reconstruct in raw units.
-fn folded_weights(sae: &Sae) -> SaeWeights {
+pub fn folded_weights(sae: &Sae) -> SaeWeights {
     let mut w = sae.weights.clone();
     let s = sae.input_scale;
     if s != 1.0 {
