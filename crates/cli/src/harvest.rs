@@ -92,6 +92,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         first.get_or_insert(windows);
         progress.set_position(windows);
+        true
     })
     .with_context(|| format!("harvesting into {}", args.out.display()))?;
     progress.finish();

@@ -31,6 +31,11 @@ pub enum DataError {
     #[error("{what}: the corpus has no documents")]
     Empty { what: String },
 
+    /// The caller asked a harvest to stop; the shards written so far stay, and the same
+    /// harvest resumes after them.
+    #[error("the harvest into {} was stopped after {windows} windows; run it again to resume", dir.display())]
+    Stopped { dir: PathBuf, windows: u64 },
+
     #[error(
         "{}: the default corpus source `{name}` is not installed; run scripts/setup.sh (it \
          builds the default corpus in $SAELAB_HOME/corpus, default ~/.cache/saelab/corpus)",

@@ -63,7 +63,7 @@ fn run_harvest(
     dir: &Path,
 ) -> saelab_data::Result<saelab_data::cache::Manifest> {
     let job = Harvest::new(model, spec, dir)?;
-    harvest(model.clone(), documents(), &job, &mut |_| {})
+    harvest(model.clone(), documents(), &job, &mut |_| true)
 }
 
 fn live_spec(model: &LoadedModel, spec: &HarvestSpec) -> LiveSpec {
@@ -216,7 +216,7 @@ fn an_empty_corpus_is_an_error_and_leaves_no_shard() {
     let dir = tempfile::tempdir().unwrap();
     let job = Harvest::new(&model, spec(&model, CacheDtype::F16), dir.path()).unwrap();
     let blank: Documents = Box::new(std::iter::empty());
-    let err = harvest(model.clone(), blank, &job, &mut |_| {})
+    let err = harvest(model.clone(), blank, &job, &mut |_| true)
         .unwrap_err()
         .to_string();
     assert!(err.contains("no token windows"), "{err}");

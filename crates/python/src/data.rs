@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 
+use pyo3::exceptions::PyKeyboardInterrupt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use saelab_data::activations::ActivationWindow;
@@ -429,17 +430,31 @@ pub fn harvest(
     let _lock = saelab_train::folder::lock(&out, "out").or_raise()?;
     let job = Harvest::new(&loaded, spec, &out).or_raise()?;
     let documents = harvest_documents(&corpus.inner, shuffle);
+    // A progress function's exception, or Ctrl-C, stops the harvest after its last shard.
     let mut failed: Option<PyErr> = None;
     let result = py.detach(|| {
         harvest_cache(loaded, documents, &job, &mut |windows| {
-            if let (Some(f), None) = (&progress, &failed) {
-                failed = Python::attach(|py| f.call1(py, (windows,)).err());
-            }
+            failed = Python::attach(|py| {
+                py.check_signals()?;
+                match &progress {
+                    Some(f) => f.call1(py, (windows,)).map(drop),
+                    None => Ok(()),
+                }
+            })
+            .err();
+            failed.is_none()
         })
     });
-    if let Some(e) = failed {
-        return Err(e);
+    match (result, failed) {
+        (Err(stopped @ saelab_data::DataError::Stopped { .. }), Some(e))
+            if e.is_instance_of::<PyKeyboardInterrupt>(py) =>
+        {
+            Err(PyKeyboardInterrupt::new_err(stopped.to_string()))
+        }
+        (_, Some(e)) => Err(e),
+        (result, None) => {
+            result.or_raise()?;
+            Cache::new(out)
+        }
     }
-    result.or_raise()?;
-    Cache::new(out)
 }

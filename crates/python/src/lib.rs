@@ -9,6 +9,7 @@ mod arrays;
 mod data;
 mod errors;
 mod eval;
+mod features;
 mod json;
 mod model;
 mod sae;
@@ -29,6 +30,7 @@ fn _saelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<model::Model>()?;
     m.add_class::<data::Corpus>()?;
     m.add_class::<data::Cache>()?;
+    m.add_class::<features::Features>()?;
     m.add_function(wrap_pyfunction!(data::harvest, m)?)?;
     m.add_function(wrap_pyfunction!(train::train, m)?)?;
     m.add_function(wrap_pyfunction!(eval::evaluate, m)?)?;

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import saelab
+from saelab._saelab import harvest as _harvest
 from conftest import TINY, TINY_HOOK, run_cli
 
 
@@ -65,3 +66,28 @@ def test_bad_input_is_named(tiny, tmp_path):
         saelab.Cache(tmp_path)
     with pytest.raises(TypeError, match="`corpus`"):
         saelab.harvest(tiny, 3, TINY_HOOK, tmp_path / "h", progress=False)
+
+
+def test_ctrl_c_stops_a_harvest_that_then_resumes_to_the_same_files(tiny, tiny_cache, tmp_path):
+    import os
+    import signal
+
+    out = tmp_path / "stopped"
+    seen = []
+
+    def press_ctrl_c_once(windows):
+        seen.append(windows)
+        if windows >= 64 and len(seen) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt, match="run it again to resume"):
+        _harvest(tiny, saelab.Corpus("wiki"), [TINY_HOOK], str(out), tokens=4096, ctx=32, dtype="f32",
+                 shard_tokens=1024, progress=press_ctrl_c_once)
+    stopped_at = json.loads((out / "manifest.json").read_text())
+    assert not stopped_at["complete"]
+    resumed = saelab.harvest(tiny, "wiki", TINY_HOOK, out, tokens=4096, ctx=32, dtype="f32", shard_tokens=1024, progress=False)
+    whole = saelab.harvest(tiny, "wiki", TINY_HOOK, tmp_path / "whole", tokens=4096, ctx=32, dtype="f32", shard_tokens=1024, progress=False)
+    assert 0 < len(stopped_at["shards"]) < len(whole.manifest["shards"])
+    assert resumed.manifest == whole.manifest
+    for shard in whole.manifest["shards"]:
+        assert (out / shard["file"]).read_bytes() == (tmp_path / "whole" / shard["file"]).read_bytes()

@@ -89,3 +89,17 @@ def test_bad_input_is_named(tiny, trained):
     with pytest.raises(saelab.SaelabError, match="/nowhere/model.gguf"):
         saelab.Model("/nowhere/model.gguf")
 
+
+
+def test_the_quickstart_runs_end_to_end(tmp_path):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[3] / "examples" / "quickstart.py"
+    env = dict(os.environ, SAELAB_QUICKSTART_TOKENS="4000")
+    done = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "next token: ' Paris'" in done.stdout
+    assert "loss recovered" in done.stdout and (tmp_path / "run" / "report.html").is_file()

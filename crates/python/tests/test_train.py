@@ -101,3 +101,14 @@ def test_ctrl_c_takes_a_checkpoint_and_raises_keyboard_interrupt(tiny_cache, tra
     resumed = saelab.train(out, resume=True, progress=False)
     whole = final_files(trained.out)
     assert final_files(out) == whole and resumed.summary["steps"] == trained.summary["steps"]
+
+
+def test_a_live_run_equals_the_commands(tmp_path):
+    from conftest import TINY, TINY_HOOK
+
+    settings = dict(model=TINY, corpus="wiki", hooks=TINY_HOOK, tokens=2048, ctx=32, batch=64)
+    ours = saelab.train(tmp_path / "py", "topk:k=4,width=64", progress=False, **settings)
+    run_cli("train", "--sae", "topk:k=4,width=64", "--model", TINY, "--corpus", "wiki", "--hook", TINY_HOOK,
+            "--tokens", 2048, "--ctx", 32, "--batch", 64, "--out", tmp_path / "cli")
+    assert final_files(ours.out) == final_files(tmp_path / "cli")
+    assert ours.summary["tokens"] >= 2048 - 64

@@ -127,24 +127,25 @@ impl Harvest {
 }
 
 /// Runs (or resumes, or finds already complete) `harvest` over `documents`. `progress` is
-/// called with the number of windows in the cache after every forward.
+/// called with the number of windows in the cache after every forward; when it returns false
+/// the harvest stops there with `DataError::Stopped`.
 pub fn harvest(
     model: Arc<LoadedModel>,
     documents: Documents,
     harvest: &Harvest,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(u64) -> bool,
 ) -> Result<Manifest> {
     let dir = harvest.dir.as_path();
     let mut manifest = open_or_start(dir, &harvest.spec)?;
     if manifest.complete {
-        progress(manifest.windows());
+        let _ = progress(manifest.windows());
         return Ok(manifest);
     }
     remove_leftovers(dir, &manifest)?;
     manifest.write(dir)?;
     let spec = &harvest.spec;
     let done = manifest.windows();
-    progress(done);
+    let _ = progress(done);
     let stream = live_windows(
         model,
         documents,
@@ -166,8 +167,14 @@ pub fn harvest(
             let next = ShardBuilder::new(&layout, spec.dtype, window.index + 1);
             commit(dir, &mut manifest, std::mem::replace(&mut shard, next))?;
         }
-        if (window.index + 1).is_multiple_of(spec.batch_windows as u64) {
-            progress(window.index + 1);
+        if (window.index + 1).is_multiple_of(spec.batch_windows as u64)
+            && !progress(window.index + 1)
+        {
+            // The shard being filled is dropped; a rerun resumes after the committed ones.
+            return Err(DataError::Stopped {
+                dir: dir.to_path_buf(),
+                windows: manifest.windows(),
+            });
         }
     }
     if shard.windows > 0 {
@@ -181,7 +188,7 @@ pub fn harvest(
     manifest.complete = true;
     manifest.refresh_stats();
     manifest.write(dir)?;
-    progress(manifest.windows());
+    let _ = progress(manifest.windows());
     Ok(manifest)
 }
 

@@ -49,6 +49,15 @@ pub struct DictionaryRow {
     pub hist_edges: Vec<f64>,
 }
 
+/// A feature's line in a listing.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureSummary {
+    pub index: u32,
+    pub count: u64,
+    pub density: f64,
+    pub max_act: f64,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeatureRecord {
     pub index: u32,
@@ -137,6 +146,28 @@ impl FeatureReader {
             alive.into_iter().map(|(f, _)| f).collect(),
             dead.into_iter().map(|(f, _)| f).collect(),
         ))
+    }
+
+    /// Every feature of the dictionary, silent ones included, in index order: how often it
+    /// fired, its density and its largest activation.
+    pub fn summaries(&self, dict: &DictionaryRow) -> Result<Vec<FeatureSummary>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT feature, count, density, max_act FROM features \
+                 WHERE dict = ?1 ORDER BY feature",
+            )
+            .map_err(|e| self.err(e))?;
+        stmt.query_map([dict.id], |r| {
+            Ok(FeatureSummary {
+                index: r.get(0)?,
+                count: r.get::<_, i64>(1)?.max(0) as u64,
+                density: r.get(2)?,
+                max_act: r.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| self.err(e))
     }
 
     /// Features `first..=last` of the dictionary that fired, in index order.
