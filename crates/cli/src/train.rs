@@ -75,11 +75,15 @@ pub struct Args {
     /// Also fit PCA with this many components (the linear baseline) on the training tokens.
     #[arg(long)]
     pca: Option<usize>,
+    /// Also fit ICA (FastICA) with this many components on the first training tokens: saved
+    /// with the PCA baseline under `baselines/` for `saelab eval`.
+    #[arg(long)]
+    ica: Option<usize>,
 }
 
 /// The flags that set a run (beside `--sae`): given with `--config` or `--resume`, which
 /// take the run's settings from a file, they would be ignored, so they are refused.
-const RUN_FLAGS: [&str; 17] = [
+const RUN_FLAGS: [&str; 18] = [
     "model",
     "corpus",
     "format",
@@ -97,6 +101,7 @@ const RUN_FLAGS: [&str; 17] = [
     "log_every",
     "holdout_windows",
     "pca",
+    "ica",
 ];
 
 pub fn run(args: Args) -> Result<()> {
@@ -214,6 +219,7 @@ fn from_args(args: &Args) -> Result<RunConfig> {
         log_every: args.log_every,
         holdout_windows: args.holdout_windows,
         pca: args.pca,
+        ica: args.ica,
         sae: args
             .sae
             .iter()
@@ -254,11 +260,13 @@ fn print_summary(set: &TrainerSet, last: &[StepStats], holdout: Option<&serde_js
             100.0 * d["dead_fraction"].as_f64().unwrap_or(f64::NAN)
         );
     }
-    if let Some(p) = h.get("pca") {
-        println!(
-            "{:<28} {:>10.4}",
-            format!("pca ({} components)", p["components"]),
-            p["fvu"].as_f64().unwrap_or(f64::NAN)
-        );
+    for key in ["pca", "ica"] {
+        if let Some(p) = h.get(key) {
+            println!(
+                "{:<28} {:>10.4}",
+                format!("{key} ({} components)", p["components"]),
+                p["fvu"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
     }
 }

@@ -53,6 +53,8 @@ fn train_args(cache: &Path, out: &Path) -> Vec<String> {
         "16",
         "--pca",
         "8",
+        "--ica",
+        "8",
         "--cache",
     ]
     .iter()
@@ -194,6 +196,72 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
     };
     assert!(pca(&whole)["fvu"].as_f64().is_some(), "{}", pca(&whole));
     assert_eq!(pca(&whole), pca(&killed));
+    // ICA is fitted on the run's first rows, replayed or not: the same files after a resume,
+    // and (spanning the same subspace as a PCA of as many components) the PCA's fvu.
+    let holdout = |run: &Path| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(run.join("summary.json")).unwrap(),
+        )
+        .unwrap()["holdout"]
+            .clone()
+    };
+    let (ica, pca_fvu) = (
+        holdout(&whole)["ica"].clone(),
+        pca(&whole)["fvu"].as_f64().unwrap(),
+    );
+    let ica_fvu = ica["fvu"].as_f64().unwrap();
+    assert!(
+        (ica_fvu - pca_fvu).abs() <= 1e-4 * pca_fvu,
+        "ica {ica} vs pca {pca_fvu}"
+    );
+    assert_eq!(ica, holdout(&killed)["ica"]);
+    for baseline in ["pca-8", "ica-8"] {
+        for file in ["cfg.json", "sae_weights.safetensors"] {
+            let path = |run: &Path| run.join("baselines").join(baseline).join(file);
+            assert_eq!(
+                std::fs::read(path(&whole)).unwrap(),
+                std::fs::read(path(&killed)).unwrap(),
+                "{baseline}/{file}"
+            );
+        }
+    }
+    // `saelab eval` scores the baselines as dictionaries: the same spliced loss (the same
+    // reconstruction), and a code of at most 8 nonzero coordinates.
+    let json = tmp.path().join("baselines.json");
+    let o = saelab()
+        .args([
+            "eval",
+            "--model",
+            &tiny_llama(),
+            "--corpus",
+            "wiki",
+            "--tokens",
+            "256",
+            "--ctx",
+            "32",
+        ])
+        .arg("--sae")
+        .arg(whole.join("baselines/pca-8"))
+        .arg("--sae")
+        .arg(whole.join("baselines/ica-8"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let eval: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let (p, i) = (&eval["dictionaries"][0], &eval["dictionaries"][1]);
+    assert_eq!(
+        (p["d_sae"].as_u64(), i["d_sae"].as_u64()),
+        (Some(16), Some(16))
+    );
+    let ce = |d: &serde_json::Value| d["downstream"]["ce_spliced"].as_f64().unwrap();
+    assert!((ce(p) - ce(i)).abs() < 1e-3, "{} vs {}", ce(p), ce(i));
+    assert!(
+        i["sparsity"]["l0"].as_f64().unwrap() <= 8.0,
+        "{}",
+        i["sparsity"]
+    );
     // The resumed log holds each step once, as the uninterrupted one does (the killed run
     // had logged past its checkpoint); only the speed differs.
     assert_eq!(metrics(&whole), metrics(&killed));
@@ -376,8 +444,13 @@ fn bad_configs_are_errors_naming_the_field() {
     let err = train_fails(&["train", "--out", &out, "--sae", "topk:k=8,width=64"]);
     assert!(err.contains("--tokens"), "{err}");
     // An impossible PCA baseline is refused before any training, not after it.
-    for (pca, words) in [("0", "`pca` = 0"), ("100000", "`pca` = 100000")] {
-        let err = live(&["--sae", "topk:k=8,width=64", "--pca", pca]);
+    for (flag, k, words) in [
+        ("--pca", "0", "`pca` = 0"),
+        ("--pca", "100000", "`pca` = 100000"),
+        ("--ica", "0", "`ica` = 0"),
+        ("--ica", "100000", "`ica` = 100000"),
+    ] {
+        let err = live(&["--sae", "topk:k=8,width=64", flag, k]);
         assert!(err.contains(words), "{err}");
         assert!(!Path::new(&out).join("metrics.jsonl").exists(), "{err}");
     }

@@ -103,3 +103,10 @@ def test_the_quickstart_runs_end_to_end(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "next token: ' Paris'" in done.stdout
     assert "loss recovered" in done.stdout and (tmp_path / "run" / "report.html").is_file()
+
+
+def test_a_hub_id_offline_fails_naming_the_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    with pytest.raises(saelab.SaelabError, match="someorg/some-model.*not in the Hugging Face cache.*HF_HUB_OFFLINE"):
+        saelab.Model("someorg/some-model")

@@ -108,3 +108,29 @@ def test_bad_arrays_are_named(trained, rows):
 def test_library_errors_keep_their_message(tmp_path):
     with pytest.raises(saelab.SaelabError, match=str(tmp_path)):
         saelab.Sae.load(tmp_path)
+
+
+def test_long_calls_let_other_threads_run(trained):
+    import threading
+    import time
+
+    sae = trained.saes["0-topk-64-k4"]
+    x = np.random.default_rng(0).standard_normal((400_000, sae.d_in)).astype(np.float32)
+    ticks, stop = [0], threading.Event()
+
+    def tick():
+        while not stop.is_set():
+            ticks[0] += 1
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.05)
+    before = ticks[0]
+    start = time.perf_counter()
+    sae.forward(x)
+    seconds = time.perf_counter() - start
+    during = ticks[0] - before
+    stop.set()
+    ticker.join()
+    # Holding the GIL, the call would leave the ticker one switch interval (5 ms) at most.
+    assert seconds > 0.05 and during > 1000, (seconds, during)

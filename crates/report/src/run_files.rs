@@ -123,6 +123,7 @@ pub struct Holdout {
     #[serde(deserialize_with = "nullable")]
     pub dictionaries: Vec<HoldoutDictionary>,
     pub pca: Option<PcaBaseline>,
+    pub ica: Option<PcaBaseline>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,6 +137,7 @@ pub struct HoldoutDictionary {
     pub dead_fraction: Num,
 }
 
+/// A linear baseline's held-out line (PCA or ICA).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct PcaBaseline {

@@ -77,13 +77,15 @@ pub fn render(run_dir: &Path) -> Result<String> {
         page.markup(&holdout_table(
             summary.as_ref().and_then(|s| s.holdout.as_ref()),
         ));
-        if let Some(p) = &h.pca {
-            page.subtitle(&format!(
-                "Baseline: PCA with {} components (fitted on {}) has FVU {}.",
-                p.components.show_count(),
-                p.fitted_on_tokens.or("n/a"),
-                p.fvu.show()
-            ));
+        for (name, baseline) in [("PCA", &h.pca), ("ICA", &h.ica)] {
+            if let Some(p) = baseline {
+                page.subtitle(&format!(
+                    "Baseline: {name} with {} components (fitted on {}) has FVU {}.",
+                    p.components.show_count(),
+                    p.fitted_on_tokens.or("n/a"),
+                    p.fvu.show()
+                ));
+            }
         }
     }
 

@@ -1,8 +1,10 @@
 //! The linear baseline a dictionary must beat: PCA, the best rank-K reconstruction
 //! x̂ = μ + P Pᵀ (x − μ), fitted from streamed batches (mean and second moments in f64).
 
+use crate::dictionary::{Activation, Sae};
 use crate::error::{Result, SaeError};
 use crate::kernels::gemm::matmul_tn;
+use crate::weights::SaeWeights;
 
 /// Running sums for the mean and covariance of streamed rows.
 pub struct PcaFit {
@@ -94,7 +96,40 @@ impl PcaFit {
     }
 }
 
+/// A linear code `c = E (x − μ)` with reconstruction `x̂ = μ + Dᵀ c` (`E`, `D` `[k, d]`) as a
+/// dictionary `saelab eval` scores like any other: 2k ReLU latents, latent 2i reading `+E_i`
+/// and writing `+D_i`, latent 2i+1 reading `−E_i` and writing `−D_i`, so that
+/// `relu(c_i) − relu(−c_i) = c_i` and the reconstruction is the linear one exactly. Its L0
+/// counts the nonzero coordinates of the code.
+pub fn linear_code_dictionary(mean: &[f32], encoder: &[f32], decoder: &[f32]) -> Result<Sae> {
+    let d = mean.len();
+    let k = encoder.len() / d.max(1);
+    if d == 0 || encoder.len() != k * d || decoder.len() != k * d || k == 0 {
+        return Err(SaeError::Input(format!(
+            "a linear code needs [k, {d}] encoder and decoder rows, got {} and {} values",
+            encoder.len(),
+            decoder.len()
+        )));
+    }
+    let mut w = SaeWeights::zeros(d, 2 * k);
+    for i in 0..k {
+        for (sign, latent) in [(1.0f32, 2 * i), (-1.0, 2 * i + 1)] {
+            for j in 0..d {
+                w.w_enc_t[latent * d + j] = sign * encoder[i * d + j];
+                w.w_dec[latent * d + j] = sign * decoder[i * d + j];
+            }
+        }
+    }
+    w.b_dec.copy_from_slice(mean);
+    Sae::new(w, Activation::Relu)
+}
+
 impl Pca {
+    /// The PCA as a dictionary (`linear_code_dictionary`: its components read and write).
+    pub fn to_dictionary(&self) -> Result<Sae> {
+        linear_code_dictionary(&self.mean, &self.components, &self.components)
+    }
+
     /// Rank-k reconstruction of each row of `x`.
     pub fn reconstruct(&self, x: &[f32]) -> Vec<f32> {
         let d = self.mean.len();
@@ -156,5 +191,13 @@ mod tests {
             assert!((a - b).abs() < 0.05);
         }
         assert!(fit.fit(0).is_err() && fit.fit(7).is_err());
+        // As a dictionary it reconstructs as the PCA does, with one latent per component on.
+        use crate::Dictionary;
+        let sae = pca.to_dictionary().unwrap();
+        let out = sae.forward(&x[..d * 10]).unwrap();
+        for (a, b) in out.reconstruction.iter().zip(&rec) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+        assert!(out.features.l0() <= 2.0 && out.features.l0() > 1.0);
     }
 }

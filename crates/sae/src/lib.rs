@@ -7,6 +7,7 @@
 //! grads, JumpReLU, Gated) with hand-derived gradients on CPU kernels.
 
 pub mod baseline;
+pub mod baseline_ica;
 pub mod dictionary;
 pub mod error;
 pub mod features;

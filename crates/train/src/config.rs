@@ -45,6 +45,10 @@ pub struct RunConfig {
     /// evaluate it on the held-out windows, as the linear baseline.
     #[serde(default)]
     pub pca: Option<usize>,
+    /// Also fit ICA (FastICA) with this many components on the first training rows (first
+    /// hook), saved under `baselines/` and evaluated on the held-out windows.
+    #[serde(default)]
+    pub ica: Option<usize>,
     /// The dictionaries, with the keys of `--sae` specs (`saelab_sae::SaeSpec`).
     pub sae: Vec<SaeSpec>,
 }
@@ -122,6 +126,9 @@ impl RunConfig {
         }
         if self.pca == Some(0) {
             bail!("`pca` = 0: the PCA baseline needs at least one component");
+        }
+        if self.ica == Some(0) {
+            bail!("`ica` = 0: the ICA baseline needs at least one component");
         }
         for (field, value) in [
             ("ctx", self.ctx as u64),

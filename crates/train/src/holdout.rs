@@ -3,10 +3,10 @@
 //! over the held-out tokens).
 
 use anyhow::Result;
-use saelab_sae::baseline::Pca;
 use saelab_sae::train::set::TrainerSet;
 use saelab_sae::Dictionary;
 
+use crate::baselines::Baselines;
 use crate::config::RunConfig;
 use crate::source::Source;
 
@@ -54,8 +54,14 @@ pub fn evaluate_holdout(
     run: &RunConfig,
     source: &Source,
     set: &TrainerSet,
-    pca: Option<&Pca>,
+    baselines: &Baselines,
 ) -> Result<serde_json::Value> {
+    let pca = baselines.pca.as_ref();
+    let ica = baselines
+        .ica
+        .as_ref()
+        .map(|i| i.to_dictionary())
+        .transpose()?;
     let dictionaries: Vec<_> = set.trainers().iter().map(|t| t.dictionary()).collect();
     let widths: Vec<usize> = source.hooks.iter().map(|h| h.1).collect();
     let mut rows: Vec<Vec<f32>> = vec![Vec::new(); widths.len()];
@@ -67,7 +73,7 @@ pub fn evaluate_holdout(
             ..Recon::default()
         })
         .collect();
-    let mut pca_sse = 0.0f64;
+    let (mut pca_sse, mut ica_sse) = (0.0f64, 0.0f64);
     let mut flush = |rows: &mut Vec<Vec<f32>>| -> Result<()> {
         for (h, x) in rows.iter().enumerate() {
             spreads[h].add(x, widths[h]);
@@ -85,6 +91,9 @@ pub fn evaluate_holdout(
         }
         if let Some(p) = pca {
             pca_sse += sq_dist(&rows[0], &p.reconstruct(&rows[0]));
+        }
+        if let Some(i) = &ica {
+            ica_sse += sq_dist(&rows[0], &i.forward(&rows[0])?.reconstruction);
         }
         rows.iter_mut().for_each(Vec::clear);
         Ok(())
@@ -128,6 +137,14 @@ pub fn evaluate_holdout(
             "components": p.k,
             "fitted_on_tokens": "the training batches",
             "fvu": pca_sse / spreads[0].total_variance(),
+        });
+    }
+    if let Some(i) = &baselines.ica {
+        out["ica"] = serde_json::json!({
+            "components": i.k,
+            "fitted_on_tokens": format!("the first {} training rows", crate::baselines::ICA_ROWS),
+            "fastica_iterations": i.iterations,
+            "fvu": ica_sse / spreads[0].total_variance(),
         });
     }
     Ok(out)

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+pub mod baselines;
 pub mod config;
 pub mod files;
 pub mod folder;

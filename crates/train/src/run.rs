@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use saelab_sae::baseline::{Pca, PcaFit};
 use saelab_sae::train::set::{DictionarySpec, TrainerSet};
 use saelab_sae::{Dictionary, Metadata, SaeSpec, StepStats, TrainConfig};
 
+use crate::baselines::{BaselineFits, Baselines, BASELINES};
 use crate::config::RunConfig;
 use crate::files::{latest_checkpoint, prune_checkpoints, save_checkpoint, trim_metrics};
 use crate::holdout::evaluate_holdout;
@@ -111,14 +111,8 @@ pub fn train(
     };
 
     let source = Source::open(&run, observer)?;
-    // Checked before training, not when the baseline is fitted at the end of the run.
-    if let Some(k) = run.pca.filter(|&k| k > source.hooks[0].1) {
-        bail!(
-            "`pca` = {k} is more components than {} has dimensions ({})",
-            source.hooks[0].0,
-            source.hooks[0].1
-        );
-    }
+    // Checked before training, not when the baselines are fitted at the end of the run.
+    let mut baselines = BaselineFits::new(&run, &source)?;
     let total_steps = source.total_steps(run.batch)?;
     // Derived afresh on resume too, so that an edited config.json is caught against the
     // checkpoint's config.
@@ -148,14 +142,13 @@ pub fn train(
     };
 
     let mut batches = source.token_batches(&run)?;
-    let mut pca = run.pca.map(|_| PcaFit::new(source.hooks[0].1));
     for replayed in 0..done {
         let batch = batches
             .next()
             .context("the data ended before the checkpoint")??;
-        // The PCA baseline is fitted on every training batch, the replayed ones too.
-        if let Some(fit) = pca.as_mut() {
-            fit.add(&batch.hooks[0]);
+        // The baselines are fitted on every training batch, the replayed ones too.
+        if let Some(fits) = baselines.as_mut() {
+            fits.add(&batch.hooks[0]);
         }
         observer.replayed(replayed + 1, done);
     }
@@ -175,8 +168,8 @@ pub fn train(
             break; // the last, partial batch
         }
         let hooks: Vec<&[f32]> = batch.hooks.iter().map(Vec::as_slice).collect();
-        if let Some(fit) = pca.as_mut() {
-            fit.add(hooks[0]);
+        if let Some(fits) = baselines.as_mut() {
+            fits.add(hooks[0]);
         }
         let stats = set.step(&hooks)?;
         let step = set.steps();
@@ -230,13 +223,19 @@ pub fn train(
             .save(&final_dir.join(&spec.name))
             .with_context(|| format!("saving {}", spec.name))?;
     }
-    let fitted: Option<Pca> = match (&pca, run.pca) {
-        (Some(fit), Some(k)) => Some(fit.fit(k)?),
-        _ => None,
+    let fitted = match baselines {
+        Some(fits) => fits.fit(run.seed, observer)?,
+        None => Baselines::default(),
     };
+    if let Some(first) = set.trainers().first() {
+        let mut metadata = first.dictionary().metadata;
+        metadata.hook_name = Some(source.hooks[0].0.clone());
+        metadata.hook_name_out = None;
+        fitted.save(out, &metadata)?;
+    }
     let holdout = match run.holdout_windows {
         0 => None,
-        _ => Some(evaluate_holdout(&run, &source, &set, fitted.as_ref())?),
+        _ => Some(evaluate_holdout(&run, &source, &set, &fitted)?),
     };
     let summary = serde_json::json!({
         "steps": step,
@@ -277,6 +276,7 @@ fn is_run_file(name: &str) -> bool {
             "final",
             "summary.json",
             "eval.json",
+            BASELINES,
             saelab_report::RUN_REPORT,
         ]
         .contains(&name)

@@ -111,7 +111,7 @@ def train(
     ``sae`` is one spec or a list, as strings (``"topk:k=32,width=16384"``) or dicts of the
     same keys. The other settings are keywords named as in a TOML run file: ``cache`` (a
     harvest to read) or ``model``/``corpus`` (a live stream), ``hooks``, ``tokens``,
-    ``batch``, ``seed``, ``checkpoint_every``, ``holdout_windows``, ``pca``, ...
+    ``batch``, ``seed``, ``checkpoint_every``, ``holdout_windows``, ``pca``, ``ica``, ...
     ``callback(step, stats)`` gets each step's statistics (one dict per dictionary).
     ``resume=True`` continues the run in ``out`` from its last checkpoint. Ctrl-C stops after
     a checkpoint and raises ``KeyboardInterrupt``.
