@@ -36,7 +36,7 @@ impl Default for IcaOptions {
     fn default() -> Self {
         IcaOptions {
             max_iterations: 200,
-            tolerance: 1e-6,
+            tolerance: 1e-4,
             seed: 0,
         }
     }
