@@ -125,7 +125,7 @@ pub fn run(args: Args) -> Result<()> {
     let json = serde_json::to_vec_pretty(&results)?;
     write_atomic(&args.json, &json)?;
     print_summary(&results, seconds);
-    let report = write_report(&args.json, args.report.as_deref())?;
+    let report = saelab_report::write_eval_json_report(&args.json, args.report.as_deref())?;
     println!("results: {}", args.json.display());
     println!("report: {}", report.display());
     Ok(())
@@ -181,27 +181,6 @@ fn canonical(path: &Path) -> Result<PathBuf> {
         .canonicalize()
         .with_context(|| format!("{}", dir.display()))?
         .join(name))
-}
-
-/// Writes the page to `report`, else beside `json`: a training run's page when `json` is
-/// the run folder's `eval.json` (the run page shows the evaluation too), else the
-/// evaluation's own page as `report.html`.
-fn write_report(json: &Path, report: Option<&Path>) -> Result<PathBuf> {
-    let dir = json.parent().unwrap_or(Path::new(""));
-    let in_run =
-        json.file_name() == Some("eval.json".as_ref()) && dir.join("metrics.jsonl").exists();
-    Ok(match report {
-        Some(path) => {
-            saelab_report::write_eval_report(json, path)?;
-            path.to_path_buf()
-        }
-        None if in_run => saelab_report::write_run_report(dir)?,
-        None => {
-            let path = dir.join(saelab_report::RUN_REPORT);
-            saelab_report::write_eval_report(json, &path)?;
-            path
-        }
-    })
 }
 
 fn print_summary(r: &saelab_eval::EvalResults, seconds: f64) {

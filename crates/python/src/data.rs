@@ -82,7 +82,7 @@ impl Corpus {
         ctx: usize,
         packing: &str,
         batch: usize,
-        limit: Option<u64>,
+        limit: Option<usize>,
     ) -> PyResult<WindowIter> {
         if ctx < 2 {
             return Err(bad_value(
@@ -99,7 +99,7 @@ impl Corpus {
         let loaded = model.inner.clone();
         let config = WindowConfig::for_tokenizer(&loaded.tokenizer, ctx, packing);
         let documents = self.inner.documents();
-        let limit = limit.unwrap_or(u64::MAX);
+        let limit = limit.unwrap_or(usize::MAX);
         let (tx, rx) = sync_channel(2);
         std::thread::spawn(move || {
             let stream = match windows(documents, &loaded.tokenizer, config) {
@@ -110,7 +110,7 @@ impl Corpus {
                 }
             };
             let mut chunk = Vec::with_capacity(batch);
-            for window in stream.take(limit.min(usize::MAX as u64) as usize) {
+            for window in stream.take(limit) {
                 match window {
                     Ok(w) => chunk.push(w),
                     Err(e) => {

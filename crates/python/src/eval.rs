@@ -132,10 +132,7 @@ pub fn evaluate<'py>(
     if let Some(path) = &json_path {
         let bytes = serde_json::to_vec_pretty(&value).or_raise()?;
         saelab_train::write_atomic(path, &bytes).or_raise()?;
-        let page = report
-            .clone()
-            .unwrap_or_else(|| path.with_file_name(saelab_report::RUN_REPORT));
-        saelab_report::write_eval_report(path, &page).or_raise()?;
+        saelab_report::write_eval_json_report(path, report.as_deref()).or_raise()?;
     } else if report.is_some() {
         return Err(bad_value(
             "report",

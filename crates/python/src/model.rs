@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{DType, Tensor};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
-use saelab_model::{Batch, HookPoint, Hooks, LoadedModel, PadSide};
+use saelab_model::{Batch, HookPoint, Hooks, LoadedModel, ModelConfig, PadSide};
 use saelab_sae::Dictionary;
 
 use crate::arrays::to_numpy;
@@ -130,8 +130,7 @@ impl Model {
             .map(|h| HookPoint::parse(h, cfg).map_err(|e| bad_value("hooks", e)))
             .collect::<PyResult<Vec<_>>>()?;
 
-        let mut planned = Vec::new();
-        let edit_sources: Vec<(HookPoint, Bound<'py, PyAny>)> = match edits {
+        let sources: Vec<(HookPoint, Bound<'py, PyAny>)> = match edits {
             None => Vec::new(),
             Some(dict) => dict
                 .iter()
@@ -144,38 +143,10 @@ impl Model {
                 })
                 .collect::<PyResult<_>>()?,
         };
-        let saes: Vec<(HookPoint, PyRef<'py, Sae>)> = edit_sources
+        let planned = sources
             .iter()
-            .filter_map(|(p, v)| v.cast::<Sae>().ok().map(|s| (*p, s.borrow())))
-            .collect();
-        for (point, value) in &edit_sources {
-            if let Some((_, sae)) = saes.iter().find(|(p, _)| p == point) {
-                let width = point.width(cfg);
-                if sae.inner.transcoder.is_some() {
-                    return Err(bad_value(
-                        "edits",
-                        format!("{point}: a transcoder reads one hook and writes another; splice it with saelab.evaluate"),
-                    ));
-                }
-                if sae.inner.d_in() != width {
-                    return Err(bad_value(
-                        "edits",
-                        format!(
-                            "{point} has width {width}; the dictionary's d_in is {}",
-                            sae.inner.d_in()
-                        ),
-                    ));
-                }
-                planned.push((*point, Edit::Splice(&sae.inner)));
-            } else if value.is_callable() {
-                planned.push((*point, Edit::Function(value.clone().unbind())));
-            } else {
-                return Err(bad_type(
-                    "edits",
-                    format!("{point}: a value must be a function or a saelab.Sae"),
-                ));
-            }
-        }
+            .map(|(point, value)| Ok((*point, edit_of(*point, value, cfg)?)))
+            .collect::<PyResult<Vec<_>>>()?;
 
         let model = &self.inner.model;
         let failure: Mutex<Option<PyErr>> = Mutex::new(None);
@@ -263,17 +234,54 @@ impl Model {
     }
 }
 
+/// What `value` (an `edits` entry) does at `point`: a dictionary's splice or a function.
+fn edit_of<'a>(
+    point: HookPoint,
+    value: &'a Bound<'_, PyAny>,
+    cfg: &ModelConfig,
+) -> PyResult<Edit<'a>> {
+    if let Ok(sae) = value.cast::<Sae>() {
+        let sae = &sae.get().inner;
+        let width = point.width(cfg);
+        if sae.transcoder.is_some() {
+            return Err(bad_value(
+                "edits",
+                format!("{point}: a transcoder reads one hook and writes another; splice it with saelab.evaluate"),
+            ));
+        }
+        if sae.d_in() != width {
+            return Err(bad_value(
+                "edits",
+                format!(
+                    "{point} has width {width}; the dictionary's d_in is {}",
+                    sae.d_in()
+                ),
+            ));
+        }
+        return Ok(Edit::Splice(sae));
+    }
+    if value.is_callable() {
+        return Ok(Edit::Function(value.clone().unbind()));
+    }
+    Err(bad_type(
+        "edits",
+        format!("{point}: a value must be a function or a saelab.Sae"),
+    ))
+}
+
+/// A hook value's numbers, row-major, as float32.
+fn tensor_values(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()
+}
+
 fn tensor_to_numpy<'py>(py: Python<'py>, t: &Tensor) -> PyResult<Bound<'py, PyAny>> {
-    let dims = t.dims().to_vec();
-    let values = py
-        .detach(|| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>())
-        .or_raise()?;
-    to_numpy(py, values, &dims)
+    let values = py.detach(|| tensor_values(t)).or_raise()?;
+    to_numpy(py, values, t.dims())
 }
 
 /// The dictionary's reconstruction of every position of `x` `[batch, seq, d]`.
 fn splice(sae: &saelab_sae::Sae, x: &Tensor) -> candle_core::Result<Tensor> {
-    let values = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let values = tensor_values(x)?;
     let out = sae
         .forward(&values)
         .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
@@ -289,7 +297,7 @@ fn call_edit(
     failure: &Mutex<Option<PyErr>>,
 ) -> candle_core::Result<Tensor> {
     let dims = x.dims().to_vec();
-    let values = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+    let values = tensor_values(x)?;
     let result = Python::attach(|py| -> PyResult<Vec<f32>> {
         let array = to_numpy(py, values, &dims)?;
         let out = f.call1(py, (array,))?;

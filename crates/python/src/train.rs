@@ -127,23 +127,29 @@ fn run_config(
 }
 
 fn spec_of(item: &Bound<'_, PyAny>, i: usize) -> PyResult<SaeSpec> {
-    if let Ok(text) = item.cast::<PyString>() {
+    // `what` quotes a spec string in messages: `[0] "topk:k=0": ...`.
+    let (spec, what) = if let Ok(text) = item.cast::<PyString>() {
         let text: String = text.extract()?;
-        let spec = SaeSpec::parse(&text).and_then(|spec| spec.check().map(|_| spec));
-        return spec.map_err(|e| bad_value("sae", format!("[{i}] {text:?}: {e}")));
-    }
-    if item.cast::<PyDict>().is_ok() {
+        let what = format!(" {text:?}");
+        let spec =
+            SaeSpec::parse(&text).map_err(|e| bad_value("sae", format!("[{i}]{what}: {e}")))?;
+        (spec, what)
+    } else if item.cast::<PyDict>().is_ok() {
         let value = json::from_python(item, "sae")?;
-        let spec: SaeSpec =
+        let spec =
             serde_json::from_value(value).map_err(|e| bad_value("sae", format!("[{i}]: {e}")))?;
-        spec.check()
-            .map_err(|e| bad_value("sae", format!("[{i}]: {e}")))?;
-        return Ok(spec);
-    }
-    Err(bad_type(
-        "sae",
-        format!("[{i}] must be a spec string (\"topk:k=32,width=16384\") or a dict of its keys"),
-    ))
+        (spec, String::new())
+    } else {
+        return Err(bad_type(
+            "sae",
+            format!(
+                "[{i}] must be a spec string (\"topk:k=32,width=16384\") or a dict of its keys"
+            ),
+        ));
+    };
+    spec.check()
+        .map_err(|e| bad_value("sae", format!("[{i}]{what}: {e}")))?;
+    Ok(spec)
 }
 
 /// The run's events to Python's callbacks. A callback's exception, or Ctrl-C, stops the run
@@ -204,14 +210,18 @@ impl Observer for PythonObserver<'_> {
     }
 
     fn stepped(&mut self, step: u64, total: u64, stats: &[StepStats]) {
-        self.report("train", step, total);
-        let value = match serde_json::to_value(stats) {
-            Ok(v) => v,
-            Err(_) => return,
-        };
-        self.with_python(|py, me| match &me.callback {
-            Some(f) => f.call1(py, (step, json::to_python(py, &value)?)).map(drop),
-            None => Ok(()),
+        // One visit to Python per step: the progress bar, then the metrics callback (the
+        // statistics are converted only for a callback).
+        self.with_python(|py, me| {
+            if let Some(f) = &me.progress {
+                f.call1(py, ("train", step, total))?;
+            }
+            if let Some(f) = &me.callback {
+                let value = serde_json::to_value(stats)
+                    .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+                f.call1(py, (step, json::to_python(py, &value)?))?;
+            }
+            Ok(())
         });
     }
 

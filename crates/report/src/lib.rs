@@ -67,6 +67,27 @@ pub fn write_eval_report(eval_json: &Path, out_html: &Path) -> Result<()> {
     write::atomic(out_html, render_eval_file(&eval).as_bytes())
 }
 
+/// Writes the page of the eval file `eval_json` to `report`, else beside it: a training
+/// run's page when `eval_json` is the run folder's `eval.json` (the run page shows the
+/// evaluation too), else the evaluation's own page as `report.html`. Returns where.
+pub fn write_eval_json_report(eval_json: &Path, report: Option<&Path>) -> Result<PathBuf> {
+    let dir = eval_json.parent().unwrap_or(Path::new(""));
+    let in_run =
+        eval_json.file_name() == Some("eval.json".as_ref()) && dir.join("metrics.jsonl").exists();
+    Ok(match report {
+        Some(path) => {
+            write_eval_report(eval_json, path)?;
+            path.to_path_buf()
+        }
+        None if in_run => write_run_report(dir)?,
+        None => {
+            let path = dir.join(RUN_REPORT);
+            write_eval_report(eval_json, &path)?;
+            path
+        }
+    })
+}
+
 /// The HTML page for a training run folder (needs its `metrics.jsonl`; uses `summary.json`,
 /// `config.json` and `eval.json` when present).
 pub fn render_run(run_dir: &Path) -> Result<String> {

@@ -41,16 +41,12 @@ pub struct Baselines {
 
 impl BaselineFits {
     /// `None` when the run asks for no baseline. Refuses more components than the first
-    /// hook has dimensions.
+    /// hook has dimensions (zero components is `RunConfig::check`'s refusal).
     pub fn new(run: &RunConfig, source: &Source) -> Result<Option<BaselineFits>> {
         let (hook, d) = &source.hooks[0];
         for (key, k) in [("pca", run.pca), ("ica", run.ica)] {
-            match k {
-                Some(0) => bail!("`{key}` = 0: the baseline needs at least one component"),
-                Some(k) if k > *d => {
-                    bail!("`{key}` = {k} is more components than {hook} has dimensions ({d})")
-                }
-                _ => {}
+            if let Some(k) = k.filter(|k| k > d) {
+                bail!("`{key}` = {k} is more components than {hook} has dimensions ({d})");
             }
         }
         if run.pca.is_none() && run.ica.is_none() {

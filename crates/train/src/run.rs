@@ -227,12 +227,7 @@ pub fn train(
         Some(fits) => fits.fit(run.seed, observer)?,
         None => Baselines::default(),
     };
-    if let Some(first) = set.trainers().first() {
-        let mut metadata = first.dictionary().metadata;
-        metadata.hook_name = Some(source.hooks[0].0.clone());
-        metadata.hook_name_out = None;
-        fitted.save(out, &metadata)?;
-    }
+    fitted.save(out, &run_metadata(&source, &source.hooks[0].0, None))?;
     let holdout = match run.holdout_windows {
         0 => None,
         _ => Some(evaluate_holdout(&run, &source, &set, &fitted)?),
@@ -329,6 +324,21 @@ fn dictionary_specs(
         .collect()
 }
 
+/// The metadata of what a run saves for `hook` (and, for a transcoder, `hook_out`): where
+/// its training activations came from.
+fn run_metadata(source: &Source, hook: &str, hook_out: Option<String>) -> Metadata {
+    Metadata {
+        model_name: Some(source.model.clone()),
+        hook_name: Some(hook.to_string()),
+        hook_name_out: hook_out,
+        context_size: Some(source.ctx as u64),
+        prepend_bos: Some(true),
+        dataset_path: Some(source.corpus.clone()),
+        exclude_special_tokens: Some(true),
+        ..Metadata::default()
+    }
+}
+
 /// The library's config for `entry` (`SaeSpec::train_config`, validated), with the run's
 /// metadata.
 fn train_config(
@@ -340,16 +350,7 @@ fn train_config(
     hook: &str,
 ) -> Result<TrainConfig> {
     let mut cfg = entry.train_config(d, total_steps, run.seed)?;
-    cfg.metadata = Metadata {
-        model_name: Some(source.model.clone()),
-        hook_name: Some(hook.to_string()),
-        hook_name_out: entry.out_hook.clone(),
-        context_size: Some(source.ctx as u64),
-        prepend_bos: Some(true),
-        dataset_path: Some(source.corpus.clone()),
-        exclude_special_tokens: Some(true),
-        ..Metadata::default()
-    };
+    cfg.metadata = run_metadata(source, hook, entry.out_hook.clone());
     // Validated by `train_config`; the metadata takes no part in validation.
     Ok(cfg)
 }
