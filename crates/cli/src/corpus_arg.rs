@@ -6,7 +6,8 @@ use saelab_data::{Corpus, CorpusOptions};
 #[derive(clap::Args, Clone)]
 pub struct CorpusArg {
     /// A text file or folder, a JSONL file, a Parquet file or folder of shards, or the
-    /// default corpus by name: default, wiki, pydocs, fortunes (comma-separated for several).
+    /// default corpus by name: default, wiki, pydocs, fortunes (comma-separated for several), or
+    /// languages (the wiki extracts in English, French and Spanish, labelled by `language`).
     #[arg(long, default_value = "default")]
     pub corpus: String,
     /// How to read the files (default: from their extension).

@@ -11,10 +11,12 @@ mod eval;
 mod features;
 mod features_export;
 mod harvest;
+mod probe;
 mod progress;
 mod report;
 mod sae_arg;
 mod serve;
+mod steer;
 mod train;
 
 #[global_allocator]
@@ -86,6 +88,11 @@ enum Command {
     Report(report::Args),
     /// Browse a feature database in a local web app (prints its URL).
     Serve(serve::Args),
+    /// Linear probes on activations and dictionary features: labels from a corpus, sparse
+    /// probing, the XOR experiment.
+    Probe(probe::Args),
+    /// Generate with a direction added at a hook, over a sweep of strengths.
+    Steer(steer::Args),
     /// Speed benchmarks.
     #[command(subcommand)]
     Bench(bench::Bench),
@@ -160,6 +167,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Features(args) => features::run(args)?,
         Command::Report(args) => report::run(args)?,
         Command::Serve(args) => serve::run(args)?,
+        Command::Probe(args) => probe::run(args)?,
+        Command::Steer(args) => steer::run(args)?,
         Command::Bench(b) => bench::run(b)?,
     }
     Ok(())

@@ -13,6 +13,9 @@ use crate::plain::{file_documents, folder_documents, Delimiter};
 
 /// The sources of the default corpus, built by scripts/setup.sh, in reading order.
 pub const DEFAULT_SOURCES: [&str; 3] = ["wiki", "pydocs", "fortunes"];
+/// Sources setup also builds that `default` leaves out: read them by name.
+/// `languages`: the wiki extracts in English, French and Spanish, with a `language` field.
+pub const OPTIONAL_SOURCES: [&str; 1] = ["languages"];
 /// The JSONL field / Parquet column read when none is chosen.
 pub const DEFAULT_FIELD: &str = "text";
 
@@ -120,7 +123,7 @@ impl Corpus {
         let names: Vec<&str> = spec.split(',').map(str::trim).collect();
         if names
             .iter()
-            .all(|n| *n == "default" || DEFAULT_SOURCES.contains(n))
+            .all(|n| *n == "default" || DEFAULT_SOURCES.contains(n) || OPTIONAL_SOURCES.contains(n))
         {
             if options.format.is_some() || options.field.is_some() || options.delimiter.is_some() {
                 return Err(DataError::invalid(
@@ -134,8 +137,9 @@ impl Corpus {
         Err(DataError::invalid(
             spec,
             format!(
-                "no such file or folder, and not a default corpus name (default, {})",
-                DEFAULT_SOURCES.join(", ")
+                "no such file or folder, and not a default corpus name (default, {}, {})",
+                DEFAULT_SOURCES.join(", "),
+                OPTIONAL_SOURCES.join(", ")
             ),
         ))
     }

@@ -24,5 +24,6 @@ pub mod lens;
 pub mod nearest;
 pub mod scan;
 pub mod steer;
+pub mod steer_sweep;
 
 pub use error::{InterpError, Result};

@@ -161,13 +161,12 @@ pub fn steer(loaded: &LoadedModel, request: &SteerRequest<'_>) -> Result<Steered
             break;
         }
         if plain.running() {
-            let logits = last_logits(loaded, &plain.ids, Hooks::logits())?;
-            plain.push(argmax(&logits), stop_id);
+            plain.step(loaded, Hooks::default(), stop_id)?;
         }
         if pushed.running() {
             // A transcoder's feature is read at its input hook, earlier in the same forward.
             let input: RefCell<Option<Tensor>> = RefCell::new(None);
-            let mut hooks = Hooks::logits();
+            let mut hooks = Hooks::default();
             if write_hook != request.hook {
                 hooks = hooks.edit(request.hook, |x| {
                     *input.borrow_mut() = Some(x.clone());
@@ -179,8 +178,7 @@ pub fn steer(loaded: &LoadedModel, request: &SteerRequest<'_>) -> Result<Steered
                 let source = read.as_ref().unwrap_or(x);
                 push_feature(x, source, &direction_d, sae, request.feature, request.mode)
             });
-            let logits = last_logits(loaded, &pushed.ids, hooks)?;
-            pushed.push(argmax(&logits), stop_id);
+            pushed.step(loaded, hooks, stop_id)?;
         }
         if !plain.running() && !pushed.running() {
             break;
@@ -213,64 +211,90 @@ fn push_feature(
     feature: usize,
     mode: SteerMode,
 ) -> candle_core::Result<Tensor> {
-    let dtype = x.dtype();
-    let x32 = x.to_dtype(DType::F32)?;
-    let direction = direction_d.to_dtype(DType::F32)?;
-    let steered = match mode {
-        SteerMode::Add { coefficient } => {
-            x32.broadcast_add(&(direction * f64::from(coefficient))?)?
-        }
-        SteerMode::Clamp { value } => {
-            let (batch, seq, d_in) = x32.dims3()?;
-            let source_td = source
-                .to_dtype(DType::F32)?
-                .flatten_all()?
-                .to_vec1::<f32>()?;
-            let features = sae
-                .encode(&source_td)
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            let shift_t: Vec<f32> = (0..batch * seq)
-                .map(|t| {
-                    let (idx, val) = features.row(t);
-                    let current = idx.binary_search(&(feature as u32)).map_or(0.0, |k| val[k]);
-                    value - current
-                })
-                .collect();
-            let shift = Tensor::from_vec(shift_t, (batch, seq, 1), x.device())?;
-            let push = shift.broadcast_mul(&direction.reshape((1, 1, d_in))?)?;
-            (x32 + push)?
-        }
+    let value = match mode {
+        SteerMode::Add { coefficient } => return add_scaled(x, direction_d, coefficient),
+        SteerMode::Clamp { value } => value,
     };
-    steered.to_dtype(dtype)
+    let x32 = x.to_dtype(DType::F32)?;
+    let (batch, seq, d_in) = x32.dims3()?;
+    let source_td = source
+        .to_dtype(DType::F32)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let features = sae
+        .encode(&source_td)
+        .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+    let shift_t: Vec<f32> = (0..batch * seq)
+        .map(|t| {
+            let (idx, val) = features.row(t);
+            let current = idx.binary_search(&(feature as u32)).map_or(0.0, |k| val[k]);
+            value - current
+        })
+        .collect();
+    let shift = Tensor::from_vec(shift_t, (batch, seq, 1), x.device())?;
+    let direction = direction_d.to_dtype(DType::F32)?.reshape((1, 1, d_in))?;
+    (x32 + shift.broadcast_mul(&direction)?)?.to_dtype(x.dtype())
 }
 
-fn last_logits(loaded: &LoadedModel, ids: &[u32], mut hooks: Hooks<'_>) -> Result<Vec<f32>> {
+/// `x + α·d` at every position of `x [batch, seq, d_in]`, computed in f32 and returned in
+/// `x`'s dtype. With α = 0 it returns `x` exactly (adding ±0 changes no value).
+pub(crate) fn add_scaled(
+    x: &Tensor,
+    direction_d: &Tensor,
+    alpha: f32,
+) -> candle_core::Result<Tensor> {
+    let x32 = x.to_dtype(DType::F32)?;
+    let push = (direction_d.to_dtype(DType::F32)? * f64::from(alpha))?;
+    x32.broadcast_add(&push)?.to_dtype(x.dtype())
+}
+
+/// Logits at the last position of `ids` under `hooks`' edits, computed as
+/// `Transformer::next_token_logits` computes them (only the last position unembedded), so
+/// that a forward whose edits change nothing picks exactly `generate_greedy`'s tokens.
+pub(crate) fn next_logits(loaded: &LoadedModel, ids: &[u32], hooks: Hooks<'_>) -> Result<Vec<f32>> {
+    let mut hooks = hooks.read(HookPoint::LnFinal);
     let out = loaded.model.forward(&Batch::single(ids), &mut hooks)?;
-    let logits = out
-        .logits
-        .ok_or_else(|| InterpError::invalid("forward", "returned no logits"))?;
-    Ok(logits
-        .i((0, ids.len() - 1))?
+    let normed = out
+        .get(HookPoint::LnFinal)
+        .ok_or_else(|| InterpError::invalid("forward", "returned no final activations"))?;
+    let last = normed.i((.., ids.len() - 1..ids.len(), ..))?.contiguous()?;
+    Ok(loaded
+        .model
+        .unembed
+        .forward(&last)?
+        .flatten_all()?
         .to_dtype(DType::F32)?
         .to_vec1::<f32>()?)
 }
 
 /// One greedy continuation in progress.
-struct Generation {
+pub(crate) struct Generation {
     ids: Vec<u32>,
     stop: Option<Stop>,
 }
 
 impl Generation {
-    fn new(prompt: &[u32]) -> Self {
+    pub(crate) fn new(prompt: &[u32]) -> Self {
         Generation {
             ids: prompt.to_vec(),
             stop: None,
         }
     }
 
-    fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.stop.is_none()
+    }
+
+    /// One greedy token under `hooks`' edits; returns the logits it was chosen from.
+    pub(crate) fn step(
+        &mut self,
+        loaded: &LoadedModel,
+        hooks: Hooks<'_>,
+        stop_id: Option<u32>,
+    ) -> Result<Vec<f32>> {
+        let logits = next_logits(loaded, &self.ids, hooks)?;
+        self.push(argmax(&logits), stop_id);
+        Ok(logits)
     }
 
     fn push(&mut self, id: u32, stop_id: Option<u32>) {
@@ -280,11 +304,15 @@ impl Generation {
         }
     }
 
-    fn finish(&mut self, why: Stop) {
+    pub(crate) fn finish(&mut self, why: Stop) {
         self.stop.get_or_insert(why);
     }
 
-    fn into_continuation(self, loaded: &LoadedModel, prompt_len: usize) -> Result<Continuation> {
+    pub(crate) fn into_continuation(
+        self,
+        loaded: &LoadedModel,
+        prompt_len: usize,
+    ) -> Result<Continuation> {
         let ids = self.ids[prompt_len..].to_vec();
         Ok(Continuation {
             text: loaded.tokenizer.decode(&ids)?,

@@ -25,6 +25,12 @@ pub enum ReportError {
     /// The reason: what an eval file has that this value lacks.
     #[error("not a saelab eval file ({0})")]
     NotAnEval(String),
+    /// A page's document of another kind (a probe page given an eval file, say).
+    #[error("not a {format} document ({reason})")]
+    WrongFormat {
+        format: &'static str,
+        reason: String,
+    },
     #[error("{path} is not a saelab eval file ({reason}); for a training run, give its folder")]
     NotAnEvalFile { path: PathBuf, reason: String },
 }

@@ -18,8 +18,10 @@ pub mod format;
 mod html;
 pub mod lenient;
 pub mod plots;
+mod probe_page;
 pub mod run_files;
 mod run_page;
+mod steer_page;
 pub mod svg;
 mod table;
 mod write;
@@ -88,6 +90,16 @@ pub fn write_eval_json_report(eval_json: &Path, report: Option<&Path>) -> Result
     })
 }
 
+/// The HTML page of a steering sweep (a "saelab-steer" JSON value, read leniently).
+pub fn render_steer(sweep: &serde_json::Value) -> String {
+    steer_page::render(sweep)
+}
+
+/// Writes the page of a steering sweep to `out_html` (atomically).
+pub fn write_steer_report(sweep: &serde_json::Value, out_html: &Path) -> Result<()> {
+    write::atomic(out_html, render_steer(sweep).as_bytes())
+}
+
 /// The HTML page for a training run folder (needs its `metrics.jsonl`; uses `summary.json`,
 /// `config.json` and `eval.json` when present).
 pub fn render_run(run_dir: &Path) -> Result<String> {
@@ -104,4 +116,10 @@ pub fn write_run_report(run_dir: &Path) -> Result<PathBuf> {
 /// Writes the run folder's page to `out_html` (atomically).
 pub fn write_run_report_to(run_dir: &Path, out_html: &Path) -> Result<()> {
     write::atomic(out_html, render_run(run_dir)?.as_bytes())
+}
+
+/// The HTML page of a probe study (a "saelab-probe" JSON value), written to `out_html`
+/// atomically.
+pub fn write_probe_page(study: &serde_json::Value, out_html: &Path) -> Result<()> {
+    write::atomic(out_html, probe_page::render(study)?.as_bytes())
 }

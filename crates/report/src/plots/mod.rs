@@ -9,6 +9,7 @@ pub mod histogram;
 pub mod l0;
 pub mod lines;
 pub mod mcs;
+pub mod probe_k;
 pub mod training;
 
 pub struct Figure {
