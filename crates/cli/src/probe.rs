@@ -12,6 +12,7 @@ use saelab_probe::labels::{label_documents, LabelSpec};
 use saelab_probe::lbfgs::LbfgsOptions;
 use saelab_probe::logistic::LogisticOptions;
 use saelab_probe::run::{study, Stage, Study, StudyOptions};
+use saelab_sae::Dictionary;
 use saelab_train::write_atomic;
 
 use crate::corpus_arg::CorpusArg;
@@ -198,6 +199,7 @@ pub fn run(args: Args) -> Result<()> {
         },
         positions
     );
+    warn_about_memory(docs.len(), positions, &hooks, &dictionaries, cfg);
     let options = StudyOptions {
         collect: CollectOptions {
             ctx: args.ctx,
@@ -245,6 +247,38 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("report: {}", path.display());
     }
     Ok(())
+}
+
+/// Rows are held densely (a 16k-latent dictionary's features are 64 KiB a row) and the
+/// largest representation is copied to f64 for the fit: say so before a run that would need
+/// more than a few GiB.
+fn warn_about_memory(
+    documents: usize,
+    positions: Positions,
+    hooks: &[HookPoint],
+    dictionaries: &[DictionaryAt<'_>],
+    cfg: &saelab_model::ModelConfig,
+) {
+    let rows = documents
+        * match positions {
+            Positions::Tokens(n) => n,
+            _ => 1,
+        };
+    let dims: Vec<usize> = hooks
+        .iter()
+        .map(|h| h.width(cfg))
+        .chain(dictionaries.iter().map(|d| d.sae.d_sae()))
+        .collect();
+    let widest = dims.iter().copied().max().unwrap_or(0);
+    let bytes = rows * (dims.iter().sum::<usize>() * 4 + widest * 16);
+    let gib = bytes as f64 / f64::from(1u32 << 30);
+    if gib > 4.0 {
+        eprintln!(
+            "warning: about {gib:.1} GiB for {rows} rows of {} values: fewer --per-class or \
+             --tokens-per-document need less",
+            dims.iter().sum::<usize>()
+        );
+    }
 }
 
 fn print_study(s: &Study) {

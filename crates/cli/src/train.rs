@@ -79,11 +79,15 @@ pub struct Args {
     /// with the PCA baseline under `baselines/` for `saelab eval`.
     #[arg(long)]
     ica: Option<usize>,
+    /// Tokens between density snapshots (each latent's firing count since the previous one,
+    /// b_enc and D/E projection, in `snapshots/`); 0: none. Default: 32 over the run.
+    #[arg(long)]
+    snapshot_every: Option<u64>,
 }
 
 /// The flags that set a run (beside `--sae`): given with `--config` or `--resume`, which
 /// take the run's settings from a file, they would be ignored, so they are refused.
-const RUN_FLAGS: [&str; 18] = [
+const RUN_FLAGS: [&str; 19] = [
     "model",
     "corpus",
     "format",
@@ -102,6 +106,7 @@ const RUN_FLAGS: [&str; 18] = [
     "holdout_windows",
     "pca",
     "ica",
+    "snapshot_every",
 ];
 
 pub fn run(args: Args) -> Result<()> {
@@ -220,6 +225,7 @@ fn from_args(args: &Args) -> Result<RunConfig> {
         holdout_windows: args.holdout_windows,
         pca: args.pca,
         ica: args.ica,
+        snapshot_every: args.snapshot_every,
         sae: args
             .sae
             .iter()

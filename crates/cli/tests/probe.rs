@@ -111,6 +111,11 @@ fn a_label_study_writes_its_document_and_page() {
     assert_eq!(v["probes"][0]["train_accuracy"], 1.0);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(html.contains("Sparse probing") && html.contains("<svg"));
+    // `saelab report` rewrites the page from the JSON, beside it by default.
+    std::fs::remove_file(&page).unwrap();
+    let o = saelab().arg("report").arg(&json).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), html);
 }
 
 #[test]

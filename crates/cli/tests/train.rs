@@ -188,6 +188,35 @@ fn a_run_killed_and_resumed_ends_with_the_same_dictionaries() {
         same_files(&whole, &library, name, "when trained through the library");
     }
     assert_eq!(metrics(&whole), metrics(&library));
+    // Density snapshots: the same after a resume, the last at the run's end, and their
+    // counts add up to each trainer's firing counts over the whole run.
+    for (spec, trainer) in finished.set.specs().iter().zip(finished.set.trainers()) {
+        let name = spec.name.as_str();
+        let snaps = saelab_train::snapshots::read_all(&whole, name).unwrap();
+        assert_eq!(
+            snaps,
+            saelab_train::snapshots::read_all(&killed, name).unwrap()
+        );
+        assert_eq!(
+            snaps,
+            saelab_train::snapshots::read_all(&library, name).unwrap()
+        );
+        assert!(
+            (16..=33).contains(&snaps.len()),
+            "{} snapshots",
+            snaps.len()
+        );
+        assert_eq!(snaps.last().map(|s| s.step), Some(steps));
+        let total = trainer.total_firing();
+        let mut summed = vec![0i64; total.counts.len()];
+        for s in &snaps {
+            summed.iter_mut().zip(&s.counts).for_each(|(a, b)| *a += b);
+        }
+        let want: Vec<i64> = total.counts.iter().map(|&c| c as i64).collect();
+        assert_eq!(summed, want, "{name}");
+        let tokens: u64 = snaps.iter().map(|s| s.interval_tokens).sum();
+        assert_eq!((tokens, total.tokens), (steps * 128, steps * 128));
+    }
     // PCA is fitted on the replayed batches too: the same baseline as uninterrupted.
     let pca = |run: &Path| {
         let s: serde_json::Value =

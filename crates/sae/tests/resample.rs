@@ -98,3 +98,44 @@ fn dead_latents_are_resampled_from_the_batch_and_fire_again() {
         "{total} resampled, {plain_dead} dead without"
     );
 }
+
+#[test]
+fn the_control_set_is_never_resampled() {
+    let mut source = SparseSource::new(200, 32, 3, 11);
+    let batches: Vec<Vec<f32>> = (0..120).map(|_| source.batch(256)).collect();
+    let mut cfg = config(30);
+    cfg.control_fraction = 0.25;
+    let mut t = Trainer::new(cfg).unwrap();
+    let control = t.control_latents().to_vec();
+    assert_eq!(control.iter().filter(|&&c| c).count(), 64);
+    let (mut resampled, mut dead_control_left) = (0, 0);
+    for b in &batches {
+        let before = t.weights().w_dec.clone();
+        let s = t.step(b).unwrap();
+        let w = t.weights();
+        for (j, &c) in control.iter().enumerate() {
+            let reset =
+                w.b_enc[j] == 0.0 && w.w_dec[j * 32..(j + 1) * 32] != before[j * 32..(j + 1) * 32];
+            assert!(
+                !(c && s.resampled > 0 && reset),
+                "control latent {j} was resampled"
+            );
+        }
+        if s.resampled == 0 {
+            continue;
+        }
+        resampled += s.resampled;
+        // Right after resampling, every dead latent outside the control set was revived and
+        // every dead one inside it was left dead.
+        let dead: Vec<usize> = (0..256)
+            .filter(|&j| t.firing_tokens_since()[j] >= 2_000)
+            .collect();
+        assert!(dead.iter().all(|&j| control[j]), "{dead:?}");
+        dead_control_left = dead_control_left.max(dead.len());
+    }
+    assert!(resampled > 0, "the others were resampled");
+    assert!(
+        dead_control_left > 0,
+        "some control latents died and were left dead"
+    );
+}

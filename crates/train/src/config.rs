@@ -49,9 +49,16 @@ pub struct RunConfig {
     /// hook), saved under `baselines/` and evaluated on the held-out windows.
     #[serde(default)]
     pub ica: Option<usize>,
+    /// Tokens between density snapshots (`snapshots/`); 0: none; absent: about
+    /// `DEFAULT_SNAPSHOTS` over the run.
+    #[serde(default)]
+    pub snapshot_every: Option<u64>,
     /// The dictionaries, with the keys of `--sae` specs (`saelab_sae::SaeSpec`).
     pub sae: Vec<SaeSpec>,
 }
+
+/// Density snapshots per run when `snapshot_every` is not given.
+pub const DEFAULT_SNAPSHOTS: u64 = 32;
 
 fn default_corpus() -> String {
     "default".into()
@@ -111,6 +118,15 @@ impl RunConfig {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("--config {}", path.display()))?;
         toml::from_str(&text).map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))
+    }
+
+    /// Steps between density snapshots (0: none) for a run of `total_steps`.
+    pub fn snapshot_steps(&self, total_steps: u64) -> u64 {
+        match self.snapshot_every {
+            Some(0) => 0,
+            Some(tokens) => tokens.div_ceil(self.batch.max(1) as u64).max(1),
+            None => total_steps.div_ceil(DEFAULT_SNAPSHOTS).max(1),
+        }
     }
 
     /// `buffer_mib` in bytes, refused where it does not fit in a `usize`.

@@ -36,6 +36,7 @@ pub mod files;
 pub mod folder;
 pub mod holdout;
 pub mod run;
+pub mod snapshots;
 pub mod source;
 
 use std::path::Path;

@@ -2,7 +2,8 @@
 //! (a live model or a harvested cache), with metrics, checkpoints that resume exactly, a
 //! held-out evaluation and a summary.
 //!
-//! A run folder holds `config.json`, `metrics.jsonl`, `checkpoints/step_N/<name>/` and
+//! A run folder holds `config.json`, `metrics.jsonl`, `checkpoints/step_N/<name>/`,
+//! `snapshots/<name>/` (density snapshots, `snapshots.rs`) and
 //! `final/<name>/` (SAELens folders). Resuming replays the data stream up to the checkpoint
 //! (cheap from a cache; a live stream re-runs the model), so the batches after it are the
 //! ones an uninterrupted run would have drawn.
@@ -20,6 +21,7 @@ use crate::baselines::{BaselineFits, Baselines, BASELINES};
 use crate::config::RunConfig;
 use crate::files::{latest_checkpoint, prune_checkpoints, save_checkpoint, trim_metrics};
 use crate::holdout::evaluate_holdout;
+use crate::snapshots;
 use crate::source::Source;
 use crate::{folder, write_atomic, Observer};
 
@@ -159,6 +161,7 @@ pub fn train(
     observer.started(done, total_steps);
     let start = Instant::now();
     let mut last_stats = Vec::new();
+    let snapshot_steps = run.snapshot_steps(total_steps);
     while set.steps() < total_steps {
         let Some(batch) = batches.next() else {
             break;
@@ -186,6 +189,9 @@ pub fn train(
             }
         }
         last_stats = stats;
+        if snapshot_steps > 0 && step % snapshot_steps == 0 {
+            write_snapshots(out, &mut set, run.batch)?;
+        }
         let stop = interrupt.load(Ordering::SeqCst);
         if step % run.checkpoint_every == 0 || stop {
             save_checkpoint(&set, &checkpoints, step)?;
@@ -213,6 +219,10 @@ pub fn train(
             step * run.batch as u64,
             total_steps * run.batch as u64
         ));
+    }
+    if snapshot_steps > 0 && step % snapshot_steps != 0 {
+        // The last stretch, so that the snapshots add up to the whole run.
+        write_snapshots(out, &mut set, run.batch)?;
     }
     save_checkpoint(&set, &checkpoints, step)?;
     prune_checkpoints(&checkpoints, run.keep_checkpoints)?;
@@ -260,6 +270,16 @@ pub fn train(
     })))
 }
 
+/// Every dictionary's density snapshot now (`snapshots.rs`).
+fn write_snapshots(out: &Path, set: &mut TrainerSet, batch: usize) -> Result<()> {
+    let names: Vec<String> = set.specs().iter().map(|s| s.name.clone()).collect();
+    for (name, snapshot) in names.iter().zip(set.take_snapshots()) {
+        snapshots::write(out, name, &snapshot, batch)
+            .with_context(|| format!("snapshot of {name}"))?;
+    }
+    Ok(())
+}
+
 /// What a run writes into its folder (`.saelab-tmp-` files are atomic writes cut short):
 /// a folder holding anything else is used for something else.
 fn is_run_file(name: &str) -> bool {
@@ -268,6 +288,7 @@ fn is_run_file(name: &str) -> bool {
             CONFIG,
             "metrics.jsonl",
             "checkpoints",
+            snapshots::FOLDER,
             "final",
             "summary.json",
             "eval.json",

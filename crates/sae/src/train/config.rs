@@ -125,6 +125,13 @@ pub struct TrainConfig {
     /// reconstructed inputs (Anthropic's resampling); 0: never.
     #[serde(default)]
     pub resample_every_steps: u64,
+    /// The share of latents (picked by seed) kept out of resampling, so that their dying can
+    /// be watched undisturbed next to the others (`Trainer::control_latents`).
+    #[serde(default)]
+    pub control_fraction: f64,
+    /// Keep the control latents out of AuxK and ghost grads too.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub control_aux: bool,
     pub metadata: Metadata,
 }
 
@@ -209,6 +216,8 @@ impl TrainConfig {
             encoder_init_scale: None,
             sparsity_window_steps: 2000,
             resample_every_steps: 0,
+            control_fraction: 0.0,
+            control_aux: false,
             metadata: Metadata::default(),
         };
         rule.configure(&mut cfg);
@@ -346,6 +355,15 @@ impl TrainConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.control_fraction) {
+            return Err(SaeError::config(
+                "control_fraction",
+                format!(
+                    "= {}: the share of control latents must be at least 0 and below 1",
+                    self.control_fraction
+                ),
+            ));
+        }
         if self.d_in == 0 {
             return Err(SaeError::config(
                 "d_in",

@@ -16,6 +16,7 @@ pub mod resample;
 pub mod schedule;
 pub mod set;
 pub mod signum;
+pub mod snapshot;
 pub mod spec;
 pub mod target_l0;
 pub mod trainer;

@@ -22,7 +22,13 @@ impl Trainer {
     /// Resamples the latents dead now; `batch` is the step's input in original units and
     /// `x` the same in training units. Returns how many were resampled.
     pub(super) fn resample_dead(&mut self, batch: &[f32], x: &[f32]) -> Result<usize> {
-        let dead = self.firing.dead(self.cfg.dead_after_tokens);
+        // The control set is left to die undisturbed.
+        let dead: Vec<u32> = self
+            .firing
+            .dead(self.cfg.dead_after_tokens)
+            .into_iter()
+            .filter(|&j| !self.control[j as usize])
+            .collect();
         if dead.is_empty() {
             return Ok(0);
         }

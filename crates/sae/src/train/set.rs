@@ -72,6 +72,14 @@ impl TrainerSet {
         &self.trainers
     }
 
+    /// Every dictionary's density snapshot, in spec order (`Trainer::take_snapshot`).
+    pub fn take_snapshots(&mut self) -> Vec<super::snapshot::Snapshot> {
+        self.trainers
+            .iter_mut()
+            .map(Trainer::take_snapshot)
+            .collect()
+    }
+
     /// Steps taken (the same for every trainer).
     pub fn steps(&self) -> u64 {
         self.trainers.first().map_or(0, Trainer::steps)

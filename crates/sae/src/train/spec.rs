@@ -66,6 +66,12 @@ pub struct SaeSpec {
     /// Resample dead latents every this many steps (0 or absent: never).
     #[serde(default)]
     pub resample_every: Option<u64>,
+    /// The share of latents kept out of resampling as a control set (default 0).
+    #[serde(default)]
+    pub control: Option<f64>,
+    /// Keep the control set out of AuxK and ghost grads too (default false).
+    #[serde(default)]
+    pub control_aux: Option<bool>,
     /// Scale inputs to E‖x‖² = d_in (default true).
     #[serde(default)]
     pub normalize: Option<bool>,
@@ -105,7 +111,7 @@ pub struct SaeSpec {
 }
 
 /// The keys every kind takes; the others belong to some kinds only (`SpecKind::keys`).
-pub const COMMON_KEYS: [&str; 15] = [
+pub const COMMON_KEYS: [&str; 17] = [
     "name",
     "width",
     "lr",
@@ -114,6 +120,8 @@ pub const COMMON_KEYS: [&str; 15] = [
     "skip",
     "dead_after_tokens",
     "resample_every",
+    "control",
+    "control_aux",
     "normalize",
     "optimizer",
     "b_dec",
@@ -216,6 +224,8 @@ impl SaeSpec {
                 "skip" => entry.skip = Some(parsed(key, value)?),
                 "dead_after_tokens" => entry.dead_after_tokens = Some(parsed(key, value)?),
                 "resample_every" => entry.resample_every = Some(parsed(key, value)?),
+                "control" => entry.control = Some(parsed(key, value)?),
+                "control_aux" => entry.control_aux = Some(parsed(key, value)?),
                 "normalize" => entry.normalize = Some(parsed(key, value)?),
                 "optimizer" => entry.optimizer = Some(value.to_string()),
                 "b_dec" => entry.b_dec = Some(value.to_string()),
@@ -473,6 +483,8 @@ impl SaeSpec {
         }
         set(&mut cfg.ghost_grads, self.ghost_grads);
         set(&mut cfg.resample_every_steps, self.resample_every);
+        set(&mut cfg.control_fraction, self.control);
+        set(&mut cfg.control_aux, self.control_aux);
         set(&mut cfg.dead_after_tokens, self.dead_after_tokens);
         cfg.transcoder = self.out_hook.is_some();
         cfg.skip_connection = self.skip.unwrap_or(false);

@@ -56,6 +56,24 @@ pub struct StepStats {
     pub resampled: usize,
 }
 
+/// The control set: `round(fraction · d_sae)` latents drawn by `seed` (the same on every
+/// resume, since it depends on the config alone).
+pub fn control_latents(d_sae: usize, fraction: f64, seed: u64) -> Vec<bool> {
+    let count = (fraction * d_sae as f64).round() as usize;
+    let mut order: Vec<usize> = (0..d_sae).collect();
+    let mut rng = crate::rng::SplitMix64::new(seed ^ 0xC0_47_20_15);
+    // A partial Fisher–Yates: the first `count` places are a uniform draw.
+    for i in 0..count.min(d_sae) {
+        let j = i + rng.below((d_sae - i) as u64) as usize;
+        order.swap(i, j);
+    }
+    let mut control = vec![false; d_sae];
+    for &j in &order[..count.min(d_sae)] {
+        control[j] = true;
+    }
+    control
+}
+
 /// A parameter beside the shared four (JumpReLU's `threshold`, Gated's `r_mag` and `b_mag`,
 /// a transcoder's `W_skip`), with its gradient and optimiser state.
 pub(crate) struct ExtraParam {
@@ -96,6 +114,8 @@ pub struct Trainer {
     /// A transcoder's target scale (the input scale for a sparse autoencoder).
     pub(super) output_scale: f32,
     pub(super) firing: FiringTracker,
+    /// `control[j]`: latent j is in the control set (`TrainConfig::control_fraction`).
+    pub(super) control: Vec<bool>,
     pub(super) threshold: Option<f64>,
     /// Steers the sparsity coefficient when the config asks for a `target_l0`.
     pub(super) l0_control: Option<L0Controller>,
@@ -140,6 +160,7 @@ impl Trainer {
             input_scale: 1.0,
             output_scale: 1.0,
             firing: FiringTracker::new(f, cfg.sparsity_window_steps),
+            control: control_latents(f, cfg.control_fraction, cfg.seed),
             threshold: None,
             l0_control: cfg
                 .target_l0

@@ -240,7 +240,10 @@ fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Bat
     let (f_n, rows) = (t.cfg.d_sae, b.rows);
     let features = rule.select(t, rows);
 
-    let dead = t.firing.dead(t.cfg.dead_after_tokens);
+    let mut dead = t.firing.dead(t.cfg.dead_after_tokens);
+    if t.cfg.control_aux {
+        dead.retain(|&j| !t.control[j as usize]);
+    }
     let aux_k = t.cfg.aux_k();
     let aux_features = (aux_k > 0 && !dead.is_empty() && t.cfg.aux_coefficient > 0.0)
         .then(|| select::top_k_rows(&t.pre, rows, f_n, aux_k.min(dead.len()), Some(&dead)));
