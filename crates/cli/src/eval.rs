@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use saelab_data::{windows, Packing, WindowConfig};
 use saelab_eval::tokens::first_tokens;
-use saelab_eval::{evaluate, EvalDictionary, EvalOptions};
+use saelab_eval::{evaluate, EvalDictionary, EvalOptions, Prune};
+use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
@@ -50,6 +51,12 @@ pub struct Args {
     /// Seed of the random-perturbation baseline.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also evaluate each dictionary with its N densest latents removed (their activations
+    /// set to 0 before decoding), for each N given: `64` or `64,256,1024`. Density is
+    /// measured in a first pass over the evaluated positions; each entry is named
+    /// `NAME-pruned-N`.
+    #[arg(long, value_name = "N[,N...]", value_delimiter = ',')]
+    prune_densest: Vec<usize>,
     /// Where to write the results (JSON).
     #[arg(long)]
     json: PathBuf,
@@ -70,17 +77,21 @@ pub fn run(args: Args) -> Result<()> {
     check_outputs(&args.json, &report_path)?;
     let loaded = saelab_model::load(args.model.model.as_deref()).context("--model")?;
     let cfg = &loaded.model.cfg;
-    let dictionaries = load_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
-        .into_iter()
-        .map(|d| EvalDictionary {
+    let mut dictionaries = Vec::new();
+    for d in load_dictionaries(&args.sae, args.hook.as_deref(), cfg)? {
+        let entry = EvalDictionary {
             // A transcoder is compared and spliced at its output hook.
             input_hook: d.out_hook.map(|_| d.hook),
             hook: d.out_hook.unwrap_or(d.hook),
             name: d.name,
             path: d.path,
             sae: d.sae,
-        })
-        .collect::<Vec<_>>();
+            prune: None,
+        };
+        let pruned = pruned_copies(&entry, &args.prune_densest)?;
+        dictionaries.push(entry);
+        dictionaries.extend(pruned);
+    }
 
     let corpus = args.corpus.open()?;
     let packing: Packing = args.packing.parse()?;
@@ -129,6 +140,34 @@ pub fn run(args: Args) -> Result<()> {
     println!("results: {}", args.json.display());
     println!("report: {}", report.display());
     Ok(())
+}
+
+/// `d` with its `counts[i]` densest latents removed, one entry per count, named
+/// `NAME-pruned-N`.
+fn pruned_copies(d: &EvalDictionary, counts: &[usize]) -> Result<Vec<EvalDictionary>> {
+    let d_sae = d.sae.d_sae();
+    let mut out: Vec<EvalDictionary> = Vec::new();
+    for &n in counts {
+        if n == 0 || n >= d_sae {
+            bail!(
+                "--prune-densest {n}: dictionary `{}` has {d_sae} latents; N must be in 1..{d_sae} \
+                 (remove at least one, keep at least one)",
+                d.name
+            );
+        }
+        if out.iter().any(|e| e.prune == Some(Prune::Densest(n))) {
+            bail!("--prune-densest lists {n} twice");
+        }
+        out.push(EvalDictionary {
+            name: format!("{}-pruned-{n}", d.name),
+            path: d.path.clone(),
+            hook: d.hook,
+            input_hook: d.input_hook,
+            sae: d.sae.clone(),
+            prune: Some(Prune::Densest(n)),
+        });
+    }
+    Ok(out)
 }
 
 /// The folder of `path` (`.` for a bare file name).

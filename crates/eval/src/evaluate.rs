@@ -1,6 +1,10 @@
 //! The evaluation driver: one clean forward per batch feeds every dictionary and baseline;
 //! each edited forward restarts at the hook's block from the clean residual stream, so the
 //! blocks before the hook run once per batch, not once per variant.
+//!
+//! Two passes over the windows: the first measures each hook's mean (the mean-ablation value)
+//! and the firing counts that choose a pruned dictionary's removed latents; the second
+//! everything else.
 
 use candle_core::Tensor;
 use saelab_data::windows::Window;
@@ -10,14 +14,14 @@ use saelab_sae::{Dictionary, Sae};
 
 use crate::cross_entropy::{CeSums, CleanDistributions};
 use crate::error::{EvalError, Result};
-use crate::geometry::{de_projection, decoder_norms, mcs};
+use crate::geometry::{de_projection_raw, de_projection_scaled, decoder_norms, mcs};
 use crate::histogram::{mean, median};
 use crate::perturbation::random_perturbation;
 use crate::positions::{count, Positions};
-use crate::reconstruction::ReconstructionSums;
+use crate::reconstruction::{ReconstructionSums, SquaredNormSums};
 use crate::results::{
     DictionaryResults, Downstream, EvalParams, EvalResults, GeometrySummary, HookResults, Latents,
-    FORMAT, VERSION,
+    Pruned, FORMAT, VERSION,
 };
 use crate::sparsity::SparsitySums;
 
@@ -30,6 +34,28 @@ pub struct EvalDictionary {
     /// A transcoder's input hook (upstream of `hook`, so read from the clean forward).
     pub input_hook: Option<HookPoint>,
     pub sae: Sae,
+    /// Latents to remove before decoding; `None` evaluates the whole dictionary.
+    pub prune: Option<Prune>,
+}
+
+/// Which latents a pruned dictionary loses: their activations are set to 0 after the
+/// activation function (`Sae::forward_pruned`), at every evaluated position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prune {
+    /// The N latents that fire at the most evaluated positions, counted in the first pass
+    /// (ties: the lower index first).
+    Densest(usize),
+}
+
+/// The latents a pruned dictionary lost, chosen in the first pass.
+#[derive(Clone, Debug)]
+struct Removal {
+    mask: Vec<bool>,
+    /// Densest first.
+    latents: Vec<u32>,
+    /// Σ of their firing counts, and the positions counted.
+    fires: u64,
+    positions: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +92,9 @@ pub struct EvalProgress {
 /// Running sums for one dictionary.
 struct DictionarySums {
     reconstruction: ReconstructionSums,
+    /// A transcoder's input (an SAE's input is `reconstruction`'s x): its E‖x‖² scales the
+    /// D/E projection.
+    transcoder_input: Option<SquaredNormSums>,
     sparsity: SparsitySums,
     spliced: CeSums,
     random: CeSums,
@@ -88,12 +117,14 @@ pub fn evaluate(
 ) -> Result<EvalResults> {
     check_inputs(model, windows, dictionaries, options)?;
     let hooks = hooks_of(dictionaries);
-    let means = hook_means(model, windows, &hooks, options, progress)?;
+    let FirstPass { means, removals } =
+        first_pass(model, windows, dictionaries, &hooks, options, progress)?;
 
     let mut dict_sums: Vec<DictionarySums> = dictionaries
         .iter()
         .map(|d| DictionarySums {
             reconstruction: ReconstructionSums::new(d.sae.d_in()),
+            transcoder_input: d.input_hook.map(|_| SquaredNormSums::new(d.sae.d_in())),
             sparsity: SparsitySums::new(d.sae.d_sae(), options.dead_window),
             spliced: CeSums::default(),
             random: CeSums::default(),
@@ -146,16 +177,23 @@ pub fn evaluate(
             let mean = spliced(&x, width, &positions.splice, |_| mean_row.clone());
             hook_sums[h_index].mean.add(score(mean)?);
 
-            for (d, sums) in dictionaries.iter().zip(dict_sums.iter_mut()) {
+            for ((d, sums), removal) in dictionaries.iter().zip(dict_sums.iter_mut()).zip(&removals)
+            {
                 if d.hook != hook {
                     continue;
                 }
                 // A transcoder predicts this hook from its input hook's clean activation.
-                let forward = match d.input_hook {
-                    Some(h) => d
-                        .sae
-                        .forward(&flat(out.get(h).expect("input hook was read"))?)?,
-                    None => d.sae.forward(&x)?,
+                let input = match d.input_hook {
+                    Some(h) => Some(flat(out.get(h).expect("input hook was read"))?),
+                    None => None,
+                };
+                if let (Some(sums), Some(input)) = (&mut sums.transcoder_input, &input) {
+                    sums.add_batch(input, &positions.measured);
+                }
+                let input = input.as_deref().unwrap_or(&x);
+                let forward = match removal {
+                    Some(r) => d.sae.forward_pruned(input, &r.mask)?,
+                    None => d.sae.forward(input)?,
                 };
                 let x_hat = &forward.reconstruction;
                 sums.reconstruction
@@ -198,14 +236,16 @@ pub fn evaluate(
     let dictionary_results: Vec<DictionaryResults> = dictionaries
         .iter()
         .zip(&dict_sums)
-        .map(|(d, s)| {
+        .zip(&removals)
+        .map(|((d, s), removal)| {
             let h = &hook_results[hooks.iter().position(|&p| p == d.hook).expect("listed")];
-            dictionary_results(d, s, h)
+            dictionary_results(d, s, h, removal.as_ref())
         })
         .collect();
+    // A pruned dictionary has its source's decoder: no pairs of its own.
     let mut pairs = Vec::new();
-    for a in dictionaries {
-        for b in dictionaries {
+    for a in dictionaries.iter().filter(|d| d.prune.is_none()) {
+        for b in dictionaries.iter().filter(|d| d.prune.is_none()) {
             if a.name != b.name && a.sae.d_in() == b.sae.d_in() {
                 pairs.push(mcs(&a.name, &a.sae.weights, &b.name, &b.sae.weights));
             }
@@ -251,10 +291,17 @@ fn dictionary_results(
     d: &EvalDictionary,
     s: &DictionarySums,
     h: &HookResults,
+    removal: Option<&Removal>,
 ) -> DictionaryResults {
     let (ce_spliced, kl) = (s.spliced.mean_ce(), s.spliced.mean_kl());
     let w = &d.sae.weights;
-    let de = de_projection(w);
+    // E‖x‖² of the dictionary's input over the positions measured (METRICS.md: s² = d / E‖x‖²).
+    let input_mean_sq_norm = match &s.transcoder_input {
+        Some(input) => input.mean(),
+        None => s.reconstruction.mean_sq_norm(),
+    };
+    let de_raw = de_projection_raw(&d.sae);
+    let de = de_projection_scaled(&de_raw, d.sae.d_in(), input_mean_sq_norm);
     let norms = decoder_norms(w);
     DictionaryResults {
         name: d.name.clone(),
@@ -283,15 +330,26 @@ fn dictionary_results(
             decoder_norm_mean: mean(&norms),
             de_projection_mean: mean(&de),
             de_projection_median: median(&de),
+            de_projection_raw_mean: mean(&de_raw),
+            de_projection_raw_median: median(&de_raw),
+            input_mean_sq_norm,
         },
         latents: Latents {
             density: s.sparsity.density(),
             de_projection: de,
+            de_projection_raw: de_raw,
             decoder_norm: norms,
             // A gated dictionary has no b_enc (its encoder bias is the gate's, b_gate).
             b_enc: (d.sae.architecture() != "gated")
                 .then(|| w.b_enc.iter().map(|&b| b as f64).collect()),
         },
+        pruned: removal.map(|r| Pruned {
+            by: "density".into(),
+            count: r.latents.len(),
+            densities_removed_sum: r.fires as f64 / r.positions.max(1) as f64,
+            density_positions: r.positions,
+            removed: r.latents.clone(),
+        }),
     }
 }
 
@@ -345,6 +403,18 @@ fn check_inputs(
                 message: "a transcoder needs an input hook, and only a transcoder takes one".into(),
             });
         }
+        if let Some(Prune::Densest(n)) = d.prune {
+            if n == 0 || n >= d.sae.d_sae() {
+                return Err(EvalError::Dictionary {
+                    dictionary: d.path.clone(),
+                    message: format!(
+                        "cannot prune its {n} densest latents: it has {}, and pruning must \
+                         remove at least one and keep at least one",
+                        d.sae.d_sae()
+                    ),
+                });
+            }
+        }
         if let Some(input) = d.input_hook {
             if !input.precedes(d.hook) {
                 return Err(EvalError::Dictionary {
@@ -372,25 +442,64 @@ fn hooks_of(dictionaries: &[EvalDictionary]) -> Vec<HookPoint> {
     hooks
 }
 
-/// Pass 1: each hook's mean over the splice positions (the mean-ablation value). The
-/// forward stops after the last hook's block.
-fn hook_means(
+/// What the first pass measures.
+struct FirstPass {
+    /// Each hook's mean over the splice positions (the mean-ablation value).
+    means: Vec<Vec<f64>>,
+    /// Per dictionary, the latents pruning removes.
+    removals: Vec<Option<Removal>>,
+}
+
+/// Pass 1: each hook's mean, and each pruned dictionary's firing counts over the measured
+/// positions (one count per distinct dictionary and input: pruned copies of one dictionary
+/// share it). The forward stops after the last hook's block.
+fn first_pass(
     model: &Transformer,
     windows: &[Window],
+    dictionaries: &[EvalDictionary],
     hooks: &[HookPoint],
     options: &EvalOptions,
     progress: &mut dyn FnMut(EvalProgress),
-) -> Result<Vec<Vec<f64>>> {
+) -> Result<FirstPass> {
     let mut sums: Vec<Vec<f64>> = hooks
         .iter()
         .map(|h| vec![0.0; h.width(&model.cfg)])
         .collect();
+    let input_of = |d: &EvalDictionary| d.input_hook.unwrap_or(d.hook);
+    // counter[i]: which firing count dictionary i's pruning reads.
+    let mut counted: Vec<usize> = Vec::new();
+    let counter: Vec<Option<usize>> = (0..dictionaries.len())
+        .map(|i| {
+            let d = &dictionaries[i];
+            d.prune?;
+            let same = counted.iter().position(|&j| {
+                let e = &dictionaries[j];
+                input_of(e) == input_of(d) && e.sae == d.sae
+            });
+            Some(same.unwrap_or_else(|| {
+                counted.push(i);
+                counted.len() - 1
+            }))
+        })
+        .collect();
+    let mut fires: Vec<Vec<u64>> = counted
+        .iter()
+        .map(|&i| vec![0; dictionaries[i].sae.d_sae()])
+        .collect();
+    let mut captured = hooks.to_vec();
+    for &i in &counted {
+        if !captured.contains(&input_of(&dictionaries[i])) {
+            captured.push(input_of(&dictionaries[i]));
+        }
+    }
+
     let mut n = 0u64;
+    let mut measured = 0u64;
     let mut done = 0;
     for chunk in windows.chunks(options.batch_windows) {
         let batch = batch_of(chunk)?;
         let positions = Positions::of(chunk, options.include_special);
-        let out = model.forward(&batch, &mut Hooks::capture(hooks.iter().copied()))?;
+        let out = model.forward(&batch, &mut Hooks::capture(captured.iter().copied()))?;
         for (h, sum) in hooks.iter().zip(sums.iter_mut()) {
             let x = flat(out.get(*h).expect("hook was read"))?;
             let width = sum.len();
@@ -400,7 +509,22 @@ fn hook_means(
                 }
             }
         }
+        for (&i, fires) in counted.iter().zip(fires.iter_mut()) {
+            let d = &dictionaries[i];
+            let x = flat(out.get(input_of(d)).expect("hook was read"))?;
+            let features = d.sae.encode(&x)?;
+            // As `SparsitySums` counts a firing: a nonzero activation at a measured position.
+            for (t, _) in positions.measured.iter().enumerate().filter(|(_, m)| **m) {
+                let (idx, val) = features.row(t);
+                for (&j, &v) in idx.iter().zip(val) {
+                    if v != 0.0 {
+                        fires[j as usize] += 1;
+                    }
+                }
+            }
+        }
         n += count(&positions.splice) as u64;
+        measured += count(&positions.measured) as u64;
         done += chunk.len();
         progress(EvalProgress {
             pass: 1,
@@ -409,10 +533,36 @@ fn hook_means(
         });
     }
     let n = n.max(1) as f64;
-    Ok(sums
+    let means = sums
         .into_iter()
         .map(|s| s.into_iter().map(|v| v / n).collect())
-        .collect())
+        .collect();
+    let removals = dictionaries
+        .iter()
+        .zip(&counter)
+        .map(|(d, c)| match (d.prune, c) {
+            (Some(Prune::Densest(count)), Some(c)) => Some(densest(&fires[*c], count, measured)),
+            _ => None,
+        })
+        .collect();
+    Ok(FirstPass { means, removals })
+}
+
+/// The `count` latents with the most firings (ties: the lower index first).
+fn densest(fires: &[u64], count: usize, positions: u64) -> Removal {
+    let mut order: Vec<u32> = (0..fires.len() as u32).collect();
+    order.sort_by(|&a, &b| fires[b as usize].cmp(&fires[a as usize]).then(a.cmp(&b)));
+    order.truncate(count);
+    let mut mask = vec![false; fires.len()];
+    for &j in &order {
+        mask[j as usize] = true;
+    }
+    Removal {
+        mask,
+        fires: order.iter().map(|&j| fires[j as usize]).sum(),
+        latents: order,
+        positions,
+    }
 }
 
 fn batch_of(windows: &[Window]) -> Result<Batch> {

@@ -1,8 +1,9 @@
-//! Feature geometry (METRICS.md): decoder norms, D/E projection, and the max cosine
-//! similarity between two dictionaries' decoder directions.
+//! Feature geometry (METRICS.md): decoder norms, D/E projection (raw, and scaled to the units
+//! where E‖x‖² = d), and the max cosine similarity between two dictionaries' decoder
+//! directions.
 
 use saelab_sae::kernels::gemm::matmul_nt;
-use saelab_sae::SaeWeights;
+use saelab_sae::{Sae, SaeWeights};
 use serde::{Deserialize, Serialize};
 
 use crate::histogram::{mean, median, Histogram};
@@ -15,7 +16,8 @@ pub fn decoder_norms(w: &SaeWeights) -> Vec<f64> {
         .collect()
 }
 
-/// `⟨W_dec[i], W_enc[:, i]⟩ / ‖W_enc[:, i]‖²` per latent (NaN for a zero encoder column).
+/// `⟨W_dec[i], W_enc[:, i]⟩ / ‖W_enc[:, i]‖²` per latent (NaN for a zero encoder column):
+/// the raw ratio, in the units of ‖x‖² of the weights' input.
 pub fn de_projection(w: &SaeWeights) -> Vec<f64> {
     w.w_dec
         .chunks(w.d_in)
@@ -30,6 +32,31 @@ pub fn de_projection(w: &SaeWeights) -> Vec<f64> {
             dot / enc_sq
         })
         .collect()
+}
+
+/// The raw D/E ratio of `sae` in its hook's units. A dictionary in memory with an input
+/// scale `s_in` acts as the weights `s_in·W_enc` and `W_dec / s_in` (what saving writes),
+/// whose ratio is the stored weights' divided by `s_in²`.
+pub fn de_projection_raw(sae: &Sae) -> Vec<f64> {
+    let folded = f64::from(sae.input_scale).powi(2);
+    let mut raw = de_projection(&sae.weights);
+    if folded != 1.0 {
+        raw.iter_mut().for_each(|v| *v /= folded);
+    }
+    raw
+}
+
+/// s² = d / E‖x‖² (METRICS.md, "Feature geometry"): the factor that puts a raw D/E ratio in
+/// the units where activations have E‖x‖² = d, so that a latent that writes back what it
+/// reads sits near 1 whatever the hook's scale.
+pub fn de_projection_scale(d: usize, mean_sq_norm: f64) -> f64 {
+    d as f64 / mean_sq_norm
+}
+
+/// METRICS.md's `de_projection`: each raw ratio times s² = d / E‖x‖².
+pub fn de_projection_scaled(raw: &[f64], d: usize, mean_sq_norm: f64) -> Vec<f64> {
+    let s2 = de_projection_scale(d, mean_sq_norm);
+    raw.iter().map(|r| r * s2).collect()
 }
 
 /// Bin width of MCS histograms.
@@ -104,6 +131,31 @@ mod tests {
         assert_eq!(decoder_norms(&w), vec![5.0, 0.5]);
         // ⟨(3,4),(2,0)⟩/4 = 1.5; ⟨(0,0.5),(0,1)⟩/1 = 0.5.
         assert_eq!(de_projection(&w), vec![1.5, 0.5]);
+    }
+
+    #[test]
+    fn the_scaled_projection_is_the_raw_one_times_d_over_the_mean_square_norm() {
+        let raw = [1.5, 0.5, -2.0];
+        // d = 4, E‖x‖² = 16: s² = 1/4.
+        assert_eq!(
+            de_projection_scaled(&raw, 4, 16.0),
+            vec![0.375, 0.125, -0.5]
+        );
+        assert_eq!(de_projection_scale(576, 576.0), 1.0);
+        let scaled = de_projection_scaled(&raw, 576, 19_600.0);
+        for (s, r) in scaled.iter().zip(raw) {
+            assert!((s - r * 576.0 / 19_600.0).abs() <= 1e-15 * r.abs());
+        }
+    }
+
+    #[test]
+    fn an_input_scale_in_memory_counts_as_folded_in() {
+        let w = weights(2, vec![2.0, 0.0, 0.0, 1.0], vec![3.0, 4.0, 0.0, 0.5]);
+        let mut sae = Sae::new(w, saelab_sae::Activation::Relu).unwrap();
+        assert_eq!(de_projection_raw(&sae), vec![1.5, 0.5]);
+        sae.input_scale = 2.0;
+        // W_enc·2 and W_dec/2: the ratio shrinks by 4.
+        assert_eq!(de_projection_raw(&sae), vec![0.375, 0.125]);
     }
 
     #[test]

@@ -18,5 +18,5 @@ pub mod sparsity;
 pub mod tokens;
 
 pub use error::{EvalError, Result};
-pub use evaluate::{evaluate, EvalDictionary, EvalOptions};
+pub use evaluate::{evaluate, EvalDictionary, EvalOptions, Prune};
 pub use results::EvalResults;

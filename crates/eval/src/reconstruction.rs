@@ -109,6 +109,11 @@ impl ReconstructionSums {
         self.x_sq - n * mean_sq
     }
 
+    /// E‖x‖² over every measured token.
+    pub fn mean_sq_norm(&self) -> f64 {
+        self.x_sq / self.tokens as f64
+    }
+
     /// μ over every measured token.
     pub fn mean(&self) -> Vec<f64> {
         let n = self.tokens as f64;
@@ -129,6 +134,38 @@ impl ReconstructionSums {
             shrinkage: self.hat_sq / self.dot,
             explained_variance_legacy: self.legacy / n,
         }
+    }
+}
+
+/// Σ‖x‖² over the measured positions of activations that are not compared with anything (a
+/// transcoder's input), summed as `ReconstructionSums` sums its x.
+#[derive(Clone, Debug)]
+pub struct SquaredNormSums {
+    d: usize,
+    tokens: u64,
+    sum: f64,
+}
+
+impl SquaredNormSums {
+    pub fn new(d: usize) -> Self {
+        SquaredNormSums {
+            d,
+            tokens: 0,
+            sum: 0.0,
+        }
+    }
+
+    /// Adds the rows of `x` (`[rows, d]`) with `measured[t]` true.
+    pub fn add_batch(&mut self, x: &[f32], measured: &[bool]) {
+        for (row, _) in x.chunks(self.d).zip(measured).filter(|(_, m)| **m) {
+            self.sum += row.iter().map(|&a| (a as f64) * (a as f64)).sum::<f64>();
+            self.tokens += 1;
+        }
+    }
+
+    /// E‖x‖² over the measured rows.
+    pub fn mean(&self) -> f64 {
+        self.sum / self.tokens as f64
     }
 }
 
@@ -182,5 +219,18 @@ mod tests {
         assert_eq!(one.tokens(), 2);
         assert_eq!(one.metrics().fvu, two.metrics().fvu);
         assert_eq!(one.mean(), vec![2.0]);
+        assert_eq!(one.mean_sq_norm(), 5.0); // (1 + 9) / 2
+    }
+
+    #[test]
+    fn squared_norms_agree_with_the_reconstruction_sums() {
+        let x = [1.0, 2.0, 99.0, 99.0, 0.5, -3.0];
+        let measured = [true, false, true];
+        let mut rec = ReconstructionSums::new(2);
+        rec.add_batch(&x, &[0.0; 6], &measured);
+        let mut norms = SquaredNormSums::new(2);
+        norms.add_batch(&x, &measured);
+        assert_eq!(norms.mean(), (5.0 + 9.25) / 2.0);
+        assert_eq!(norms.mean(), rec.mean_sq_norm());
     }
 }

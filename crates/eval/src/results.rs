@@ -1,5 +1,5 @@
 //! What an evaluation writes: the numbers with the parameters that define them
-//! (format `saelab-eval`, version 1).
+//! (format `saelab-eval`, version 2: version 1 wrote the raw D/E ratio as `de_projection`).
 
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +8,7 @@ use crate::reconstruction::ReconstructionMetrics;
 use crate::sparsity::SparsityMetrics;
 
 pub const FORMAT: &str = "saelab-eval";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalResults {
@@ -70,6 +70,23 @@ pub struct DictionaryResults {
     pub downstream: Downstream,
     pub geometry: GeometrySummary,
     pub latents: Latents,
+    /// Set when latents were removed before decoding (`--prune-densest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<Pruned>,
+}
+
+/// Which latents a pruned evaluation removed, and how they were chosen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pruned {
+    /// `density`: the densest latents, measured in a first pass over the evaluated positions.
+    pub by: String,
+    pub count: usize,
+    /// Σ density of the removed latents over `density_positions`; L0 falls by exactly this.
+    pub densities_removed_sum: f64,
+    /// The positions their density was measured on: every evaluated position.
+    pub density_positions: u64,
+    /// The removed latents, densest first (ties: lower index first).
+    pub removed: Vec<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -91,8 +108,15 @@ pub struct Downstream {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GeometrySummary {
     pub decoder_norm_mean: f64,
+    /// Of the scaled D/E projection (METRICS.md, `de_projection`).
     pub de_projection_mean: f64,
     pub de_projection_median: f64,
+    /// Of the raw ratio ⟨W_dec[i], W_enc[:, i]⟩ / ‖W_enc[:, i]‖², in units of ‖x‖².
+    pub de_projection_raw_mean: f64,
+    pub de_projection_raw_median: f64,
+    /// E‖x‖² of the dictionary's input (a transcoder's input hook) over the evaluated
+    /// positions: the D/E scale is s² = d_in / this.
+    pub input_mean_sq_norm: f64,
 }
 
 /// Per-latent values, for plots.
@@ -100,7 +124,9 @@ pub struct GeometrySummary {
 pub struct Latents {
     /// Fraction of the dead window's positions where each latent fired.
     pub density: Vec<f64>,
+    /// s²·raw, s² = d_in / E‖x‖² (METRICS.md).
     pub de_projection: Vec<f64>,
+    pub de_projection_raw: Vec<f64>,
     pub decoder_norm: Vec<f64>,
     pub b_enc: Option<Vec<f64>>,
 }

@@ -165,6 +165,7 @@ fn evaluate_fixture(dir: &std::path::Path, folder: &str) -> (saelab_eval::EvalRe
         path: "fixture".into(),
         hook: hook("hook").expect("the fixture names its hook"),
         sae,
+        prune: None,
     };
     let options = EvalOptions {
         batch_windows: windows.len(),

@@ -43,6 +43,7 @@ fn dictionary(m: &LoadedModel, name: &str, hook: &str, sae: Sae) -> EvalDictiona
         path: format!("/dictionaries/{name}"),
         hook: HookPoint::parse(hook, &m.model.cfg).unwrap(),
         sae,
+        prune: None,
     }
 }
 
@@ -175,4 +176,27 @@ fn a_dictionary_of_the_wrong_width_is_refused() {
         err.contains("/dictionaries/wide") && err.contains("d_in is 32") && err.contains("64"),
         "{err}"
     );
+}
+
+#[test]
+fn a_pruning_that_keeps_nothing_or_removes_nothing_is_refused() {
+    let m = tiny_llama();
+    let windows = [window(&m, TEXTS[0], 48)];
+    for n in [0, 64] {
+        let mut d = dictionary(&m, "p", "blocks.1.hook_resid_post", lossy(32, 64, 4));
+        d.prune = Some(saelab_eval::Prune::Densest(n));
+        let err = evaluate(
+            &m.model,
+            &windows,
+            &[d],
+            &EvalOptions::default(),
+            &mut |_| {},
+        )
+        .expect_err("nothing to prune, or nothing left")
+        .to_string();
+        assert!(
+            err.contains("/dictionaries/p") && err.contains(&format!("its {n} densest")),
+            "{err}"
+        );
+    }
 }

@@ -295,6 +295,7 @@ fn check_density_against_eval(b: &Built, dicts: &[ScanDictionary]) {
             path: d.path.clone(),
             hook: d.hook,
             sae: d.sae.clone(),
+            prune: None,
         })
         .collect();
     let options = EvalOptions {

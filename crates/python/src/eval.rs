@@ -83,6 +83,7 @@ pub fn evaluate<'py>(
             path: name.clone(),
             name,
             sae,
+            prune: None,
         });
     }
     // Before the work, so that an unusable place fails at once.

@@ -1,5 +1,9 @@
-//! The eval JSON ("saelab-eval", version 1) as typed structs. Every field is optional: a
-//! missing or null value reads as absent, unknown keys are kept (`extra`) or ignored.
+//! The eval JSON ("saelab-eval", versions 1 and 2) as typed structs. Every field is optional:
+//! a missing or null value reads as absent, unknown keys are kept (`extra`) or ignored.
+//!
+//! Version 1 wrote the raw D/E ratio under `de_projection`; version 2 writes METRICS.md's
+//! scaled projection there and the raw ratio under `de_projection_raw`. The accessors on
+//! `DictionaryEval` read either.
 
 use crate::lenient::{nullable, Num, Text};
 use serde::Deserialize;
@@ -57,12 +61,67 @@ pub struct DictionaryEval {
     pub geometry: Geometry,
     #[serde(deserialize_with = "nullable")]
     pub latents: Latents,
+    /// Present for a dictionary evaluated with latents removed.
+    pub pruned: Option<Pruned>,
 }
 
 impl DictionaryEval {
     pub fn label(&self) -> &str {
         self.name.or("(unnamed)")
     }
+
+    /// Whether `de_projection*` hold the scaled projection (METRICS.md): a file that knows
+    /// the raw ratio apart, or the scale, does. Older files hold the raw ratio under those
+    /// names.
+    pub fn de_projection_is_scaled(&self) -> bool {
+        !self.latents.de_projection_raw.is_empty()
+            || self.geometry.input_mean_sq_norm.0.is_some()
+            || self.geometry.de_projection_raw_mean.0.is_some()
+    }
+
+    /// Per-latent scaled D/E projections (empty for an older file, which has only the raw).
+    pub fn de_projection_scaled(&self) -> &[Num] {
+        match self.de_projection_is_scaled() {
+            true => &self.latents.de_projection,
+            false => &[],
+        }
+    }
+
+    /// Per-latent raw D/E ratios, from either version.
+    pub fn de_projection_raw(&self) -> &[Num] {
+        match self.de_projection_is_scaled() {
+            true => &self.latents.de_projection_raw,
+            false => &self.latents.de_projection,
+        }
+    }
+
+    /// (mean, median) of the scaled D/E projection; absent in an older file.
+    pub fn de_projection_summary(&self) -> (Num, Num) {
+        let g = &self.geometry;
+        match self.de_projection_is_scaled() {
+            true => (g.de_projection_mean, g.de_projection_median),
+            false => (Num(None), Num(None)),
+        }
+    }
+
+    /// (mean, median) of the raw D/E ratio, from either version.
+    pub fn de_projection_raw_summary(&self) -> (Num, Num) {
+        let g = &self.geometry;
+        match self.de_projection_is_scaled() {
+            true => (g.de_projection_raw_mean, g.de_projection_raw_median),
+            false => (g.de_projection_mean, g.de_projection_median),
+        }
+    }
+}
+
+/// Which latents were removed before decoding, and how they were chosen.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Pruned {
+    pub by: Text,
+    pub count: Num,
+    pub densities_removed_sum: Num,
+    pub density_positions: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -118,8 +177,13 @@ pub struct Downstream {
 #[serde(default)]
 pub struct Geometry {
     pub decoder_norm_mean: Num,
+    /// Scaled (version 2) or raw (version 1): read through `DictionaryEval`'s accessors.
     pub de_projection_mean: Num,
     pub de_projection_median: Num,
+    pub de_projection_raw_mean: Num,
+    pub de_projection_raw_median: Num,
+    /// E‖x‖² of the dictionary's input: s² = d_in / this.
+    pub input_mean_sq_norm: Num,
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
 }
@@ -130,8 +194,11 @@ pub struct Geometry {
 pub struct Latents {
     #[serde(deserialize_with = "nullable")]
     pub density: Vec<Num>,
+    /// Scaled (version 2) or raw (version 1): read through `DictionaryEval`'s accessors.
     #[serde(deserialize_with = "nullable")]
     pub de_projection: Vec<Num>,
+    #[serde(deserialize_with = "nullable")]
+    pub de_projection_raw: Vec<Num>,
     #[serde(deserialize_with = "nullable")]
     pub decoder_norm: Vec<Num>,
     /// Null for architectures without an encoder bias (gated).
@@ -208,5 +275,37 @@ mod tests {
         assert!(d.latents.b_enc.is_none());
         let bins = eval.mcs[0].histogram.as_ref().unwrap().drawable();
         assert_eq!(bins, vec![(0.0, 0.1, 2.0)]);
+        assert!(d.pruned.is_none());
+    }
+
+    #[test]
+    fn both_versions_of_the_de_projection_are_read() {
+        let old: DictionaryEval = serde_json::from_value(serde_json::json!({
+            "geometry": {"de_projection_mean": 38.0, "de_projection_median": 37.0},
+            "latents": {"de_projection": [36.0, 40.0]}
+        }))
+        .unwrap();
+        assert!(!old.de_projection_is_scaled());
+        assert_eq!(old.de_projection_raw_summary().1.finite(), Some(37.0));
+        assert_eq!(old.de_projection_summary().1, Num(None));
+        assert_eq!(old.de_projection_raw().len(), 2);
+        assert!(old.de_projection_scaled().is_empty());
+
+        let new: DictionaryEval = serde_json::from_value(serde_json::json!({
+            "geometry": {"de_projection_mean": 1.1, "de_projection_median": 1.0,
+                         "de_projection_raw_mean": 38.0, "de_projection_raw_median": 37.0,
+                         "input_mean_sq_norm": 21000.0},
+            "latents": {"de_projection": [0.9, 1.1], "de_projection_raw": [36.0, 40.0]},
+            "pruned": {"by": "density", "count": 64, "densities_removed_sum": 3.5, "removed": [1, 2]}
+        }))
+        .unwrap();
+        assert!(new.de_projection_is_scaled());
+        assert_eq!(new.de_projection_summary().1.finite(), Some(1.0));
+        assert_eq!(new.de_projection_raw_summary().1.finite(), Some(37.0));
+        assert_eq!(new.de_projection_scaled()[0].finite(), Some(0.9));
+        assert!(new.geometry.extra.is_empty(), "every D/E key is named");
+        let pruned = new.pruned.unwrap();
+        assert_eq!(pruned.count.finite(), Some(64.0));
+        assert_eq!(pruned.densities_removed_sum.finite(), Some(3.5));
     }
 }

@@ -138,7 +138,7 @@ const DOWNSTREAM: [Metric; 11] = [
     }),
 ];
 
-const GEOMETRY: [Metric; 3] = [
+const GEOMETRY: [Metric; 6] = [
     (
         "decoder_norm_mean",
         "decoder norm, mean",
@@ -147,15 +147,33 @@ const GEOMETRY: [Metric; 3] = [
     ),
     (
         "de_projection_mean",
-        "D/E projection, mean",
+        "D/E projection, mean (units of E‖x‖² = d)",
         Better::Neither,
-        |d| d.geometry.de_projection_mean,
+        |d| d.de_projection_summary().0,
     ),
     (
         "de_projection_median",
-        "D/E projection, median",
+        "D/E projection, median (units of E‖x‖² = d)",
         Better::Neither,
-        |d| d.geometry.de_projection_median,
+        |d| d.de_projection_summary().1,
+    ),
+    (
+        "de_projection_raw_mean",
+        "D/E projection raw ratio, mean",
+        Better::Neither,
+        |d| d.de_projection_raw_summary().0,
+    ),
+    (
+        "de_projection_raw_median",
+        "D/E projection raw ratio, median",
+        Better::Neither,
+        |d| d.de_projection_raw_summary().1,
+    ),
+    (
+        "input_mean_sq_norm",
+        "E‖x‖² of the input (D/E scale s² = d / E‖x‖²)",
+        Better::Neither,
+        |d| d.geometry.input_mean_sq_norm,
     ),
 ];
 
@@ -248,6 +266,33 @@ pub fn headline_table(eval: &EvalFile) -> String {
             "input hook (transcoder)",
             |d| d.input_hook.or("= hook").to_string(),
         );
+    }
+    // Pruned entries say what they lost; the rest read "none".
+    if dicts.iter().any(|d| d.pruned.is_some()) {
+        t.row(Row {
+            label: "densest latents removed".into(),
+            key: "pruned.count".into(),
+            better: Better::Neither,
+            cells: dicts
+                .iter()
+                .map(|d| match &d.pruned {
+                    Some(p) => Cell::count(p.count),
+                    None => Cell::Text("none".into()),
+                })
+                .collect(),
+        });
+        t.row(Row {
+            label: "Σ density of the removed latents".into(),
+            key: "pruned.densities_removed_sum".into(),
+            better: Better::Neither,
+            cells: dicts
+                .iter()
+                .map(|d| match &d.pruned {
+                    Some(p) => Cell::num(p.densities_removed_sum),
+                    None => Cell::Text("none".into()),
+                })
+                .collect(),
+        });
     }
     t.row(Row {
         label: "latents (d_sae)".into(),
@@ -359,6 +404,30 @@ mod tests {
             !html.contains("input hook"),
             "no transcoder, no input hook row"
         );
+        assert!(!html.contains("pruned.count"), "nothing pruned, no row");
+    }
+
+    #[test]
+    fn pruned_entries_and_both_de_units_have_rows() {
+        let json = serde_json::json!({"dictionaries": [
+            {"name": "a", "geometry": {"de_projection_median": 1.25, "de_projection_raw_median": 42.5,
+                                       "input_mean_sq_norm": 19500}},
+            {"name": "a-pruned-8", "pruned": {"by": "density", "count": 8, "densities_removed_sum": 0.75},
+             "geometry": {"de_projection_median": 1.25, "de_projection_raw_median": 42.5}},
+            {"name": "old", "geometry": {"de_projection_median": 37.5}}
+        ]});
+        let html = headline_table(&EvalFile::deserialize(&json).unwrap());
+        for key in [
+            "pruned.count",
+            "pruned.densities_removed_sum",
+            "de_projection_raw_median",
+            "input_mean_sq_norm",
+        ] {
+            assert!(html.contains(key), "{key}");
+        }
+        for value in ["0.75", "1.25", "42.5", "37.5", "19500"] {
+            assert!(html.contains(value), "{value}: {html}");
+        }
     }
 
     #[test]

@@ -324,6 +324,27 @@ impl Sae {
         }
     }
 
+    /// `forward` with the latents marked in `removed` (one mark per latent) switched off:
+    /// their activations are set to 0 after the activation function, so that a TopK
+    /// dictionary does not pick another latent in their place. This is pruning a trained
+    /// dictionary, not a dictionary trained without those latents.
+    pub fn forward_pruned(&self, x: &[f32], removed: &[bool]) -> Result<Forward> {
+        if removed.len() != self.weights.d_sae {
+            return Err(SaeError::Input(format!(
+                "{} pruning marks for {} latents",
+                removed.len(),
+                self.weights.d_sae
+            )));
+        }
+        let features = self.encode(x)?.without(removed);
+        let mut reconstruction = self.decode(&features)?;
+        self.add_skip(x, &mut reconstruction);
+        Ok(Forward {
+            features,
+            reconstruction,
+        })
+    }
+
     /// Pre-activations of a batch (in training units, after the input scale).
     pub fn pre_activations(&self, x: &[f32]) -> Result<Vec<f32>> {
         self.weights.batch_rows(x)?;
@@ -426,5 +447,30 @@ impl Dictionary for Sae {
 
     fn load(dir: &Path) -> Result<Self> {
         crate::format::saelens::load(dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruned_latents_are_zeroed_after_the_activation_not_replaced() {
+        // Latent j reads and writes e_j; TopK-1 picks the largest coordinate.
+        let mut w = SaeWeights::zeros(3, 3);
+        for j in 0..3 {
+            w.w_enc_t[j * 3 + j] = 1.0;
+            w.w_dec[j * 3 + j] = 1.0;
+        }
+        let sae = Sae::new(w, Activation::TopK { k: 1 }).unwrap();
+        let x = [3.0, 2.0, 1.0, 0.5, 4.0, 1.0];
+        let pruned = sae.forward_pruned(&x, &[true, false, false]).unwrap();
+        // Row 0: latent 0 won and was removed; latent 1 does not take its place.
+        assert_eq!(pruned.features.row(0).0, &[] as &[u32]);
+        assert_eq!(pruned.features.row(1), (&[1u32][..], &[4.0f32][..]));
+        assert_eq!(pruned.reconstruction, vec![0.0, 0.0, 0.0, 0.0, 4.0, 0.0]);
+        let none = sae.forward_pruned(&x, &[false; 3]).unwrap();
+        assert_eq!(none, sae.forward(&x).unwrap());
+        assert!(sae.forward_pruned(&x, &[true]).is_err());
     }
 }

@@ -84,6 +84,31 @@ impl SparseFeatures {
         nz as f64 / self.rows.max(1) as f64
     }
 
+    /// The same features with every entry of a latent marked in `removed` (length `d_sae`)
+    /// dropped, as if those latents' activations were 0.
+    pub fn without(&self, removed: &[bool]) -> SparseFeatures {
+        assert_eq!(removed.len(), self.d_sae, "one mark per latent");
+        let mut out = SparseFeatures {
+            rows: self.rows,
+            d_sae: self.d_sae,
+            row_ptr: Vec::with_capacity(self.rows + 1),
+            idx: Vec::with_capacity(self.idx.len()),
+            val: Vec::with_capacity(self.val.len()),
+        };
+        out.row_ptr.push(0);
+        for t in 0..self.rows {
+            let (idx, val) = self.row(t);
+            for (&j, &v) in idx.iter().zip(val) {
+                if !removed[j as usize] {
+                    out.idx.push(j);
+                    out.val.push(v);
+                }
+            }
+            out.row_ptr.push(out.idx.len());
+        }
+        out
+    }
+
     pub fn to_dense(&self) -> Vec<f32> {
         let mut out = vec![0.0f32; self.rows * self.d_sae];
         for t in 0..self.rows {

@@ -1,5 +1,7 @@
 //! Encoder/decoder geometry: each latent's D/E projection against its log10 density,
-//! coloured by its encoder bias.
+//! coloured by its encoder bias. The projection is METRICS.md's, scaled to the units where
+//! E‖x‖² = d (so "near 1" means a latent writes back what it reads); a file from before the
+//! scale has only the raw ratio, and the plot says so.
 
 use super::histogram::{APART_BAND, APART_WIDTH, APART_X};
 use super::{jitter, stride_for, Figure};
@@ -39,14 +41,19 @@ struct Point {
 
 pub fn figure(d: &DictionaryEval, colour: &str, domain: (f64, f64)) -> Figure {
     let lat = &d.latents;
-    let n = lat.density.len().max(lat.de_projection.len());
+    let scaled = d.de_projection_is_scaled();
+    let values = match scaled {
+        true => d.de_projection_scaled(),
+        false => d.de_projection_raw(),
+    };
+    let n = lat.density.len().max(values.len());
     let b_enc = lat.b_enc.as_deref();
     let all: Vec<Point> = (0..n)
         .filter_map(|i| {
             Some(Point {
                 latent: i,
                 density: lat.density.get(i)?.finite()?,
-                projection: lat.de_projection.get(i)?.finite()?,
+                projection: values.get(i)?.finite()?,
                 b_enc: b_enc.and_then(|b| b.get(i)).and_then(|v| v.finite()),
             })
         })
@@ -70,7 +77,11 @@ pub fn figure(d: &DictionaryEval, colour: &str, domain: (f64, f64)) -> Figure {
     let band_x = chart.left() + APART_X;
     let x = Scale::linear(domain.0, domain.1, chart.left() + APART_BAND, chart.right());
     let y = chart.y_linear(y_lo, y_hi);
-    chart.y_axis(&y, "D/E projection", TickFormat::Plain, 5);
+    let y_title = match scaled {
+        true => "D/E projection (E‖x‖² = d units)",
+        false => "D/E projection (raw ratio)",
+    };
+    chart.y_axis(&y, y_title, TickFormat::Plain, 5);
     chart.x_axis(
         &x,
         "fraction of tokens on which the latent fires (log scale)",
@@ -78,7 +89,8 @@ pub fn figure(d: &DictionaryEval, colour: &str, domain: (f64, f64)) -> Figure {
         6,
     );
     chart.x_tick(band_x + APART_WIDTH / 2.0, "dead");
-    if y.contains(1.0) {
+    // 1 is what a faithful latent gives only in the scaled units.
+    if scaled && y.contains(1.0) {
         chart.h_guide(y.map(1.0), "1", "#999");
     }
     if all.is_empty() {
@@ -127,10 +139,8 @@ pub fn figure(d: &DictionaryEval, colour: &str, domain: (f64, f64)) -> Figure {
             format::count(all.len() as u64)
         ));
     }
-    caption.push_str(
-        ". D/E projection = ⟨W_dec[i], W_enc[:, i]⟩ / ‖W_enc[:, i]‖²; dead latents sit in the band \
-            at the left. ",
-    );
+    caption.push_str(&units_note(d, scaled));
+    caption.push_str(" Dead latents sit in the band at the left. ");
     caption.push_str(match colours {
         Some(_) => "Colour: b_enc, scaled over its 1st to 99th percentile.",
         None => "b_enc is n/a for this dictionary: one colour.",
@@ -147,11 +157,42 @@ pub fn figure(d: &DictionaryEval, colour: &str, domain: (f64, f64)) -> Figure {
             format::count(missing as u64)
         ));
     }
+    if let Some(p) = &d.pruned {
+        caption.push_str(&format!(
+            " This entry is evaluated with its {} densest latents removed; their weights are \
+             unchanged, so they are drawn as dead.",
+            p.count.show_count()
+        ));
+    }
     Figure {
         title: format!("D/E projection vs density: {}", d.label()),
         svg: chart.finish(),
         caption,
     }
+}
+
+/// What the y values are, with the scale when the file gives it.
+fn units_note(d: &DictionaryEval, scaled: bool) -> String {
+    if !scaled {
+        return ". D/E projection = ⟨W_dec[i], W_enc[:, i]⟩ / ‖W_enc[:, i]‖², the raw ratio in \
+                units of ‖x‖²: this file predates the scaled projection, so 1 is not the \
+                faithful value here."
+            .to_string();
+    }
+    let mut note = String::from(
+        ". D/E projection = s²·⟨W_dec[i], W_enc[:, i]⟩ / ‖W_enc[:, i]‖² with s² = d / E‖x‖², \
+         so that 1 is a latent that writes back what it reads",
+    );
+    let d_in = d.d_in.finite();
+    match (d.geometry.input_mean_sq_norm.finite(), d_in) {
+        (Some(m), Some(d_in)) if m > 0.0 => note.push_str(&format!(
+            " (here E‖x‖² = {}, s² = {}); the raw ratio (`de_projection_raw`) is the value ÷ s².",
+            format::number(m),
+            format::number(d_in / m)
+        )),
+        _ => note.push_str("; the raw ratio (`de_projection_raw`) is the value ÷ s²."),
+    }
+    note
 }
 
 #[cfg(test)]
@@ -188,6 +229,29 @@ mod tests {
         let f = figure(&dictionary(100, json!(b)), "#123456", (-6.0, 0.0));
         assert!(f.svg.contains("bar-slice") && !f.svg.contains("#123456"));
         assert!(!f.caption.contains("every"));
+    }
+
+    #[test]
+    fn the_units_follow_the_file() {
+        let raw: Vec<f64> = (0..50).map(|i| 30.0 + i as f64 * 0.2).collect();
+        let scaled: Vec<f64> = raw.iter().map(|r| r / 32.0).collect();
+        let density = vec![1e-3; 50];
+        let new: DictionaryEval = serde_json::from_value(json!({
+            "d_in": 576,
+            "geometry": {"input_mean_sq_norm": 18432.0},
+            "latents": {"density": density, "de_projection": scaled, "de_projection_raw": raw}
+        }))
+        .unwrap();
+        let f = figure(&new, "#000", (-6.0, 0.0));
+        assert!(f.svg.contains("E‖x‖² = d units"), "{}", f.svg);
+        assert!(f.caption.contains("s² = 0.03125") && f.caption.contains("de_projection_raw"));
+        let old: DictionaryEval = serde_json::from_value(json!({
+            "latents": {"density": density, "de_projection": raw}
+        }))
+        .unwrap();
+        let f = figure(&old, "#000", (-6.0, 0.0));
+        assert!(f.svg.contains("raw ratio") && f.caption.contains("predates"));
+        assert_eq!(f.svg.matches("<circle").count(), 50);
     }
 
     #[test]
