@@ -10,6 +10,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod death;
+mod death_section;
 pub mod error;
 pub mod eval_file;
 mod eval_page;
@@ -21,6 +23,7 @@ pub mod plots;
 mod probe_page;
 pub mod run_files;
 mod run_page;
+pub mod snapshot_files;
 mod steer_page;
 pub mod svg;
 mod table;
@@ -101,7 +104,7 @@ pub fn write_steer_report(sweep: &serde_json::Value, out_html: &Path) -> Result<
 }
 
 /// The HTML page for a training run folder (needs its `metrics.jsonl`; uses `summary.json`,
-/// `config.json` and `eval.json` when present).
+/// `config.json`, `eval.json` and the density snapshots in `snapshots/` when present).
 pub fn render_run(run_dir: &Path) -> Result<String> {
     run_page::render(run_dir)
 }

@@ -1,7 +1,9 @@
 //! The training-run report: curves from `metrics.jsonl`, the last logged numbers, held-out
-//! numbers from `summary.json`, the run's config, and the eval sections when the folder
-//! has an `eval.json`.
+//! numbers from `summary.json`, feature death over training when the folder has density
+//! snapshots (`death_section`), the run's config, and the eval sections when the folder has
+//! an `eval.json`.
 
+use crate::death_section;
 use crate::error::Result;
 use crate::eval_page;
 use crate::format;
@@ -88,6 +90,9 @@ pub fn render(run_dir: &Path) -> Result<String> {
             }
         }
     }
+
+    let order: Vec<String> = metrics.curves.iter().map(|c| c.name.clone()).collect();
+    death_section::sections(&mut page, run_dir, &order);
 
     if let Some(eval_json) = optional(run_dir, EVAL, &mut page) {
         match eval_page::parse(&eval_json) {

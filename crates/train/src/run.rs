@@ -162,6 +162,7 @@ pub fn train(
     let start = Instant::now();
     let mut last_stats = Vec::new();
     let snapshot_steps = run.snapshot_steps(total_steps);
+    let mut snapshot_writer = SnapshotWriter::default();
     while set.steps() < total_steps {
         let Some(batch) = batches.next() else {
             break;
@@ -190,10 +191,12 @@ pub fn train(
         }
         last_stats = stats;
         if snapshot_steps > 0 && step % snapshot_steps == 0 {
-            write_snapshots(out, &mut set, run.batch)?;
+            snapshot_writer.write(out, &mut set, run.batch)?;
         }
         let stop = interrupt.load(Ordering::SeqCst);
         if step % run.checkpoint_every == 0 || stop {
+            // A checkpoint vouches for the snapshots before it.
+            snapshot_writer.finish()?;
             save_checkpoint(&set, &checkpoints, step)?;
             prune_checkpoints(&checkpoints, run.keep_checkpoints)?;
         }
@@ -222,8 +225,9 @@ pub fn train(
     }
     if snapshot_steps > 0 && step % snapshot_steps != 0 {
         // The last stretch, so that the snapshots add up to the whole run.
-        write_snapshots(out, &mut set, run.batch)?;
+        snapshot_writer.write(out, &mut set, run.batch)?;
     }
+    snapshot_writer.finish()?;
     save_checkpoint(&set, &checkpoints, step)?;
     prune_checkpoints(&checkpoints, run.keep_checkpoints)?;
     let final_dir = out.join("final");
@@ -270,14 +274,39 @@ pub fn train(
     })))
 }
 
-/// Every dictionary's density snapshot now (`snapshots.rs`).
-fn write_snapshots(out: &Path, set: &mut TrainerSet, batch: usize) -> Result<()> {
-    let names: Vec<String> = set.specs().iter().map(|s| s.name.clone()).collect();
-    for (name, snapshot) in names.iter().zip(set.take_snapshots()) {
-        snapshots::write(out, name, &snapshot, batch)
-            .with_context(|| format!("snapshot of {name}"))?;
+/// Writes density snapshots on a background thread: taking one is cheap, but writing it
+/// (an fsync per file) cost the training loop several percent when it waited.
+#[derive(Default)]
+struct SnapshotWriter {
+    pending: Option<std::thread::JoinHandle<Result<()>>>,
+}
+
+impl SnapshotWriter {
+    /// Takes every dictionary's snapshot now and writes them while training goes on.
+    fn write(&mut self, out: &Path, set: &mut TrainerSet, batch: usize) -> Result<()> {
+        self.finish()?;
+        let names: Vec<String> = set.specs().iter().map(|s| s.name.clone()).collect();
+        let taken = set.take_snapshots();
+        let out = out.to_path_buf();
+        self.pending = Some(std::thread::spawn(move || {
+            for (name, snapshot) in names.iter().zip(&taken) {
+                snapshots::write(&out, name, snapshot, batch)
+                    .with_context(|| format!("snapshot of {name}"))?;
+            }
+            Ok(())
+        }));
+        Ok(())
     }
-    Ok(())
+
+    /// Waits for the last snapshots to be on disk.
+    fn finish(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(handle) => handle
+                .join()
+                .map_err(|_| anyhow::anyhow!("the snapshot writer panicked"))?,
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a run writes into its folder (`.saelab-tmp-` files are atomic writes cut short):

@@ -3,33 +3,21 @@
 //! firing count since the previous snapshot (`counts`, int64), `b_enc`, `de_projection` (in
 //! METRICS.md's units), `de_projection_raw` and `control` (1 for the control set, uint8), and
 //! as metadata `{"step", "tokens", "interval_tokens"}`. The counts of all snapshots add up to
-//! the run's total firing counts.
+//! the run's total firing counts. This module writes them; `saelab_report::snapshot_files`
+//! reads them (re-exported here).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use saelab_sae::train::snapshot::Snapshot;
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 use crate::write_atomic;
 
-pub const FOLDER: &str = "snapshots";
-
-/// One snapshot read back.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SnapshotFile {
-    pub step: u64,
-    /// Training tokens seen when it was taken.
-    pub tokens: u64,
-    pub interval_tokens: u64,
-    pub counts: Vec<i64>,
-    pub b_enc: Vec<f32>,
-    pub de_projection: Vec<f32>,
-    pub de_projection_raw: Vec<f32>,
-    pub control: Vec<bool>,
-}
+// The reader lives in saelab-report, which draws the snapshots on the run page.
+pub use saelab_report::snapshot_files::{read, read_all, SnapshotFile, FOLDER};
 
 pub fn path(out: &Path, name: &str, step: u64) -> PathBuf {
     out.join(FOLDER)
@@ -77,76 +65,4 @@ pub fn write(out: &Path, name: &str, snapshot: &Snapshot, batch: usize) -> Resul
     std::fs::create_dir_all(file.parent().unwrap_or(out))
         .with_context(|| format!("creating {}", file.display()))?;
     write_atomic(&file, &bytes)
-}
-
-/// Every snapshot of one dictionary, in step order.
-pub fn read_all(out: &Path, name: &str) -> Result<Vec<SnapshotFile>> {
-    let dir = out.join(FOLDER).join(name);
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .with_context(|| format!("{}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    files.iter().map(|p| read(p)).collect()
-}
-
-pub fn read(path: &Path) -> Result<SnapshotFile> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
-    let context = || format!("snapshot {}", path.display());
-    let (_, header) = SafeTensors::read_metadata(&bytes).with_context(context)?;
-    let meta: serde_json::Value = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("snapshot"))
-        .map(|s| serde_json::from_str(s))
-        .transpose()
-        .with_context(context)?
-        .unwrap_or_default();
-    let field = |key: &str| meta.get(key).and_then(serde_json::Value::as_u64);
-    let (Some(step), Some(tokens), Some(interval_tokens)) =
-        (field("step"), field("tokens"), field("interval_tokens"))
-    else {
-        bail!(
-            "{}: no step, tokens and interval_tokens in its metadata",
-            context()
-        );
-    };
-    let tensors = SafeTensors::deserialize(&bytes).with_context(context)?;
-    let tensor = |key: &str, dtype: Dtype| -> Result<Vec<u8>> {
-        let t = tensors
-            .tensor(key)
-            .with_context(|| format!("{}: tensor `{key}`", context()))?;
-        if t.dtype() != dtype {
-            bail!(
-                "{}: tensor `{key}` is {:?}, expected {dtype:?}",
-                context(),
-                t.dtype()
-            );
-        }
-        Ok(t.data().to_vec())
-    };
-    let f32s = |key: &str| -> Result<Vec<f32>> {
-        Ok(tensor(key, Dtype::F32)?
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect())
-    };
-    let counts = tensor("counts", Dtype::I64)?
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-        .collect();
-    Ok(SnapshotFile {
-        step,
-        tokens,
-        interval_tokens,
-        counts,
-        b_enc: f32s("b_enc")?,
-        de_projection: f32s("de_projection")?,
-        de_projection_raw: f32s("de_projection_raw")?,
-        control: tensor("control", Dtype::U8)?
-            .iter()
-            .map(|&c| c != 0)
-            .collect(),
-    })
 }

@@ -3,6 +3,7 @@
 
 pub mod ce_bars;
 pub mod de_projection;
+pub mod death;
 pub mod density;
 pub mod frontier;
 pub mod histogram;

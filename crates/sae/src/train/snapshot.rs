@@ -7,6 +7,7 @@
 //! writes the same direction faithfully sits near 1. `de_projection_raw` is the same ratio for
 //! the dictionary as saved (the scales folded in), in the activations' own units.
 
+use super::config::Optimizer;
 use super::dead::FiringCounts;
 use super::trainer::Trainer;
 
@@ -24,7 +25,16 @@ pub struct Snapshot {
 impl Trainer {
     /// The snapshot now; the next one counts from here.
     pub fn take_snapshot(&mut self) -> Snapshot {
-        let w = self.evaluated_weights();
+        // Adam's evaluated weights are its parameters: no copy of the matrices (75 MB at
+        // 16k latents) per snapshot.
+        let averaged;
+        let w = match self.cfg.optimizer {
+            Optimizer::Adam => &self.weights,
+            Optimizer::Signum => {
+                averaged = self.evaluated_weights();
+                &averaged
+            }
+        };
         let d = w.d_in;
         // Saving folds the scales in: W_enc·s_in and W_dec/s_out.
         let folded = f64::from(self.input_scale) * f64::from(self.output_scale);
@@ -38,10 +48,11 @@ impl Trainer {
                 dot / sq
             })
             .collect();
+        let b_enc = w.b_enc.clone();
         Snapshot {
             step: self.step,
             interval: self.firing.take_interval(),
-            b_enc: w.b_enc.clone(),
+            b_enc,
             de_projection: de.iter().map(|&v| v as f32).collect(),
             de_projection_raw: de.iter().map(|&v| (v / folded) as f32).collect(),
             control: self.control.clone(),
