@@ -5,17 +5,15 @@ use super::Figure;
 use crate::eval_file::{DictionaryEval, EvalFile, HookBaseline};
 use crate::format;
 use crate::lenient::Num;
-use crate::svg::chart::{px, Margin};
-use crate::svg::legend::{legend, legend_rows};
+use crate::svg::chart::px;
+use crate::svg::legend::legend_chart;
 use crate::svg::scale::nice_extent;
-use crate::svg::{Anchor, Chart, TickFormat};
+use crate::svg::{Anchor, TickFormat};
 
 // Wide enough for a three-digit value label over each bar.
 const BAR: f64 = 21.0;
 const GAP: f64 = 1.0;
 const GROUP_GAP: f64 = 20.0;
-
-const LEGEND_X: f64 = 16.0;
 
 /// The five bars of a group: label, colour.
 const KINDS: [(&str, &str); 5] = [
@@ -63,16 +61,8 @@ pub fn figure(eval: &EvalFile) -> Figure {
         .iter()
         .map(|(name, colour)| (colour.to_string(), name.to_string()))
         .collect();
-    let rows = legend_rows(&entries, LEGEND_X, width) as f64;
-    let mut chart = Chart::new("ce-bars", width, 270.0 + rows * 16.0)
-        .with_margin(Margin {
-            left: 58.0,
-            right: 16.0,
-            top: 22.0 + rows * 16.0,
-            bottom: 44.0,
-        })
+    let mut chart = legend_chart("ce-bars", width, 270.0, 16.0, &entries)
         .describe("cross-entropy per dictionary");
-    legend(&mut chart, &entries, LEGEND_X, 16.0);
 
     let all: Vec<[Num; 5]> = dicts.iter().map(|d| values(d, &eval.hooks)).collect();
     let max = all

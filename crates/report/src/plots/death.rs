@@ -9,13 +9,12 @@ use crate::death::{Group, History, LatentSet, Trajectory, View, DEAD_WINDOW_SNAP
 use crate::format;
 use crate::svg::chart::{px, Margin};
 use crate::svg::colour::{viridis, NEUTRAL};
-use crate::svg::legend::{colour_bar, legend, legend_rows};
+use crate::svg::legend::{colour_bar, legend_chart};
 use crate::svg::scale::{linear_ticks, nice_extent, Scale};
 use crate::svg::{escape, series_colour, Anchor, Chart, ColourScale, TickFormat};
 
 const WIDTH: f64 = 520.0;
 const HEIGHT: f64 = 290.0;
-const LEGEND_X: f64 = 16.0;
 /// Points per b_enc view: more make the page heavy and the plot no clearer.
 pub const MAX_POINTS: usize = 3000;
 /// Snapshots per run beyond which the time-to-death bins merge neighbouring intervals.
@@ -178,14 +177,7 @@ pub fn trajectories(
             )
         })
         .collect();
-    let rows = legend_rows(&entries, LEGEND_X, WIDTH) as f64;
-    let mut chart = Chart::new("death-trajectories", WIDTH, HEIGHT + rows * 16.0)
-        .with_margin(Margin {
-            left: 58.0,
-            right: 18.0,
-            top: 22.0 + rows * 16.0,
-            bottom: 44.0,
-        })
+    let mut chart = legend_chart("death-trajectories", WIDTH, HEIGHT, 18.0, &entries)
         .data("dictionary", dictionary)
         .data("set", set.label())
         .data("panel", panel.label())
@@ -194,7 +186,6 @@ pub fn trajectories(
             set.label(),
             panel.label()
         ));
-    legend(&mut chart, &entries, LEGEND_X, 16.0);
     let x = tokens_axis(&chart, h);
     let y = chart.y_linear(axis.floor - 0.15, axis.top);
     axis.draw(&mut chart, &y, "firing density in the interval (log scale)");
@@ -499,19 +490,11 @@ pub fn time_to_death(h: &History, dictionary: &str) -> Figure {
             )
         })
         .collect();
-    let rows = legend_rows(&entries, LEGEND_X, WIDTH) as f64;
-    let mut chart = Chart::new("death-time", WIDTH, HEIGHT + rows * 16.0)
-        .with_margin(Margin {
-            left: 58.0,
-            right: 18.0,
-            top: 22.0 + rows * 16.0,
-            bottom: 44.0,
-        })
+    let mut chart = legend_chart("death-time", WIDTH, HEIGHT, 18.0, &entries)
         .data("dictionary", dictionary)
         .describe(&format!(
             "When the latents of {dictionary} that died last fired"
         ));
-    legend(&mut chart, &entries, LEGEND_X, 16.0);
     let share = |n: usize, total: usize| n as f64 / total.max(1) as f64;
     let max = hist
         .iter()

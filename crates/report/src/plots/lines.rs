@@ -1,9 +1,8 @@
 //! Line charts of several series against one x (training curves against tokens).
 
-use crate::svg::chart::Margin;
-use crate::svg::legend::{legend, legend_rows};
+use crate::svg::legend::legend_chart;
 use crate::svg::scale::{nice_extent, Scale};
-use crate::svg::{Chart, TickFormat};
+use crate::svg::TickFormat;
 
 pub const WIDTH: f64 = 416.0;
 pub const HEIGHT: f64 = 260.0;
@@ -11,8 +10,6 @@ pub const HEIGHT: f64 = 260.0;
 const MAX_POINTS: usize = 1500;
 /// Lines this short also get a dot per point, so that one logged step still shows.
 const DOTS_UP_TO: usize = 40;
-
-const LEGEND_X: f64 = 16.0;
 
 pub struct Series {
     pub name: String,
@@ -47,14 +44,7 @@ pub fn draw(p: &LinePlot) -> String {
         .iter()
         .map(|s| (s.colour.clone(), s.name.clone()))
         .collect();
-    let rows = legend_rows(&entries, LEGEND_X, WIDTH) as f64;
-    let mut chart = Chart::new(p.kind, WIDTH, HEIGHT + rows * 16.0).with_margin(Margin {
-        left: 58.0,
-        right: 18.0,
-        top: 22.0 + rows * 16.0,
-        bottom: 44.0,
-    });
-    legend(&mut chart, &entries, LEGEND_X, 16.0);
+    let mut chart = legend_chart(p.kind, WIDTH, HEIGHT, 18.0, &entries);
     let finite: Vec<(f64, f64)> = p
         .series
         .iter()

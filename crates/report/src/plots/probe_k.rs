@@ -2,14 +2,12 @@
 //! representation and k random directions, with every dimension's accuracy and the
 //! majority class as flat references.
 
-use crate::svg::chart::Margin;
-use crate::svg::legend::{legend, legend_rows};
+use crate::svg::legend::legend_chart;
 use crate::svg::scale::{nice_extent, Scale};
-use crate::svg::{Chart, TickFormat};
+use crate::svg::TickFormat;
 
 pub const WIDTH: f64 = 560.0;
 pub const HEIGHT: f64 = 300.0;
-const LEGEND_X: f64 = 16.0;
 
 pub struct KSeries {
     pub name: String,
@@ -24,16 +22,8 @@ pub fn draw(series: &[KSeries], ks: &[f64], majority: Option<f64>) -> String {
         .iter()
         .map(|s| (s.colour.clone(), s.name.clone()))
         .collect();
-    let rows = legend_rows(&entries, LEGEND_X, WIDTH) as f64;
-    let mut chart = Chart::new("probe-accuracy-k", WIDTH, HEIGHT + rows * 16.0)
-        .with_margin(Margin {
-            left: 58.0,
-            right: 18.0,
-            top: 22.0 + rows * 16.0,
-            bottom: 44.0,
-        })
+    let mut chart = legend_chart("probe-accuracy-k", WIDTH, HEIGHT, 18.0, &entries)
         .describe("validation accuracy against the number of latents probed");
-    legend(&mut chart, &entries, LEGEND_X, 16.0);
     let k_lo = ks.iter().copied().fold(f64::INFINITY, f64::min);
     let k_hi = ks.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (k_lo, k_hi) = if k_lo.is_finite() && k_hi > k_lo {

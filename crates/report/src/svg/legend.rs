@@ -1,6 +1,6 @@
 //! Legends (colour swatch + name) and colour bars, drawn inside a chart's margins.
 
-use super::chart::{px, text_width, Anchor, Chart};
+use super::chart::{px, text_width, Anchor, Chart, Margin};
 use super::colour::ColourScale;
 use super::scale::{linear_ticks, TickFormat};
 
@@ -38,6 +38,29 @@ pub fn legend_rows(entries: &[(String, String)], x: f64, width: f64) -> usize {
         cx += w;
     }
     rows
+}
+
+/// Where legends start, from a chart's left edge.
+const LEGEND_X: f64 = 16.0;
+
+/// A chart `width` wide whose plot area is `plot_height` tall below a legend of `entries`
+/// (as many rows as they need), with room on the left for a y axis and `right` on the right.
+pub fn legend_chart(
+    kind: &str,
+    width: f64,
+    plot_height: f64,
+    right: f64,
+    entries: &[(String, String)],
+) -> Chart {
+    let rows = legend_rows(entries, LEGEND_X, width) as f64;
+    let mut chart = Chart::new(kind, width, plot_height + rows * 16.0).with_margin(Margin {
+        left: 58.0,
+        right,
+        top: 22.0 + rows * 16.0,
+        bottom: 44.0,
+    });
+    legend(&mut chart, entries, LEGEND_X, 16.0);
+    chart
 }
 
 /// A vertical colour bar at `x` spanning the plot area's height, with ticks and a title.
