@@ -60,3 +60,15 @@ def rows(tiny_cache):
     """The first windows of the tiny cache as rows of activations."""
     batch = next(tiny_cache.windows(batch=8))
     return np.ascontiguousarray(batch[TINY_HOOK].reshape(-1, batch[TINY_HOOK].shape[-1]))
+
+
+@pytest.fixture
+def sigint_raises():
+    """SIGINT raises KeyboardInterrupt for the test, as at an interactive prompt. A process
+    started in the background by a non-interactive shell inherits SIGINT ignored, and Python
+    then installs no handler: a Ctrl-C test would see nothing."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)

@@ -68,7 +68,7 @@ def test_bad_input_is_named(tiny, tmp_path):
         saelab.harvest(tiny, 3, TINY_HOOK, tmp_path / "h", progress=False)
 
 
-def test_ctrl_c_stops_a_harvest_that_then_resumes_to_the_same_files(tiny, tiny_cache, tmp_path):
+def test_ctrl_c_stops_a_harvest_that_then_resumes_to_the_same_files(tiny, tiny_cache, tmp_path, sigint_raises):
     import os
     import signal
 

@@ -72,7 +72,7 @@ def test_a_spec_dict_trains_as_its_string(tiny_cache, tmp_path):
     assert final_files(a.out) == final_files(b.out)
 
 
-def test_ctrl_c_takes_a_checkpoint_and_raises_keyboard_interrupt(tiny_cache, trained, tmp_path):
+def test_ctrl_c_takes_a_checkpoint_and_raises_keyboard_interrupt(tiny_cache, trained, tmp_path, sigint_raises):
     import os
     import signal
     import threading
