@@ -30,7 +30,7 @@ pub struct Args {
     cache: Option<PathBuf>,
     /// A dictionary folder, optionally named: `NAME=DIR`. Repeat for several; one forward
     /// (or cache read) serves them all, on one hook or several.
-    #[arg(long, required_unless_present = "export")]
+    #[arg(long, required_unless_present_any = ["export", "proxies"])]
     sae: Vec<String>,
     /// The hook for dictionaries whose files do not name one (overrides them).
     #[arg(long)]
@@ -87,14 +87,26 @@ pub struct Args {
     seed: u64,
     #[command(flatten)]
     export: ExportArgs,
+    /// Print interpretability proxies of each dictionary in --db as JSON (after the scan,
+    /// or without --sae for an existing database): the share of top examples on a feature's
+    /// most common token, and the share of features where it is at least half.
+    #[arg(long)]
+    proxies: bool,
 }
 
 pub fn run(args: Args) -> Result<()> {
     let export = args.export.plan()?;
     if args.sae.is_empty() {
-        return match &export {
-            Some(plan) => features_export::run(plan, &args.db),
-            None => bail!("--sae is required unless --export is given"),
+        return match (&export, args.proxies) {
+            (Some(plan), _) => {
+                features_export::run(plan, &args.db)?;
+                match args.proxies {
+                    true => print_proxies(&args.db),
+                    false => Ok(()),
+                }
+            }
+            (None, true) => print_proxies(&args.db),
+            (None, false) => bail!("--sae is required unless --export or --proxies is given"),
         };
     }
     if args.sae.len() > 1 && export.as_ref().is_some_and(|p| p.needs_single_dictionary()) {
@@ -103,6 +115,9 @@ pub fn run(args: Args) -> Result<()> {
     scan(&args)?;
     if let Some(plan) = &export {
         features_export::run(plan, &args.db)?;
+    }
+    if args.proxies {
+        print_proxies(&args.db)?;
     }
     Ok(())
 }
@@ -272,4 +287,12 @@ fn absolute(spec: &str) -> String {
         Ok(abs) if p.exists() => abs.display().to_string(),
         _ => spec.to_string(),
     }
+}
+
+/// `--proxies`: the token-concentration proxies of every dictionary in `db`, as JSON.
+fn print_proxies(db: &std::path::Path) -> Result<()> {
+    let (conn, _) = saelab_interp::db::open(db, saelab_interp::db::Access::ReadOnly)?;
+    let proxies = saelab_interp::proxies::token_concentration(&conn, db)?;
+    println!("{}", serde_json::to_string_pretty(&proxies)?);
+    Ok(())
 }

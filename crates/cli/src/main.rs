@@ -18,6 +18,7 @@ mod sae_arg;
 mod serve;
 mod steer;
 mod train;
+mod train_e2e;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -80,6 +81,10 @@ enum Command {
     Harvest(harvest::Args),
     /// Train dictionaries (several at once) on activations, live or from a cache.
     Train(train::Args),
+    /// Train dictionaries end to end: against the model's KL (or CE) with their
+    /// reconstruction spliced in, from scratch or from a trained dictionary.
+    #[command(name = "train-e2e")]
+    TrainE2e(train_e2e::Args),
     /// Evaluate dictionaries: reconstruction, sparsity, spliced CE/KL and baselines.
     Eval(eval::Args),
     /// Build a feature database: examples, logit lens, nearest features (browse with serve).
@@ -163,6 +168,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Corpus(args) => corpus::run(args)?,
         Command::Harvest(args) => harvest::run(args)?,
         Command::Train(args) => train::run(args)?,
+        Command::TrainE2e(args) => train_e2e::run(args)?,
         Command::Eval(args) => eval::run(args)?,
         Command::Features(args) => features::run(args)?,
         Command::Report(args) => report::run(args)?,

@@ -111,6 +111,55 @@ impl CleanDistributions {
     }
 }
 
+/// What end-to-end training minimises over the counted positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DownstreamLoss {
+    /// Mean KL(p_clean ‖ p) from the clean forward's distributions.
+    Kl,
+    /// Mean next-token cross-entropy.
+    Ce,
+}
+
+impl CleanDistributions {
+    /// The mean KL or CE of an edited forward's `[rows, vocab]` logits over the counted
+    /// positions, and its gradient with respect to every logit: (p − p_clean)/N (KL) or
+    /// (p − onehot(target))/N (CE) at the N counted rows, 0 at the others.
+    pub fn loss_and_logit_gradient(&self, logits: &[f32], loss: DownstreamLoss) -> (f64, Vec<f32>) {
+        let vocab = self.vocab;
+        let sums = self.compare(logits);
+        let n = self.rows.len().max(1);
+        let inv_n = 1.0 / n as f32;
+        let mut grad = vec![0.0f32; logits.len()];
+        let mut rows: Vec<(usize, &mut [f32])> = grad
+            .chunks_mut(vocab)
+            .enumerate()
+            .filter(|(r, _)| self.rows.binary_search(r).is_ok())
+            .collect();
+        rows.par_iter_mut().for_each(|(r, g)| {
+            let i = self.rows.binary_search(r).expect("a counted row");
+            let row = &logits[*r * vocab..(*r + 1) * vocab];
+            let lse = dispatch(LogSumExp(row));
+            let m = max(row);
+            let rest = (lse - m as f64) as f32;
+            for (v, gv) in g.iter_mut().enumerate() {
+                let p = ((row[v] - m) - rest).exp();
+                *gv = match loss {
+                    DownstreamLoss::Kl => (p - self.probs[i * vocab + v]) * inv_n,
+                    DownstreamLoss::Ce => p * inv_n,
+                };
+            }
+            if loss == DownstreamLoss::Ce {
+                g[self.targets[i] as usize] -= inv_n;
+            }
+        });
+        let value = match loss {
+            DownstreamLoss::Kl => sums.kl,
+            DownstreamLoss::Ce => sums.ce,
+        };
+        (value / n as f64, grad)
+    }
+}
+
 /// Values summed in f32 lanes per block, blocks summed in f64: vectorised, and accurate to
 /// about 1e-7 relative for a 50k-token vocabulary.
 const BLOCK: usize = 512;

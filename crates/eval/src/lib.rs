@@ -6,6 +6,7 @@
 
 pub mod cross_entropy;
 pub mod dictionary_hooks;
+pub mod downstream;
 pub mod error;
 pub mod evaluate;
 pub mod geometry;

@@ -22,6 +22,7 @@ pub mod export;
 pub mod fires;
 pub mod lens;
 pub mod nearest;
+pub mod proxies;
 pub mod scan;
 pub mod steer;
 pub mod steer_sweep;

@@ -32,7 +32,8 @@ pub fn causal_attention(
     rotary: Option<&RotaryTables<'_>>,
     mask: &[u8],
 ) -> Result<Tensor> {
-    if qkv.device().is_cpu() && qkv.dtype() == candle_core::DType::F32 {
+    // The fused kernel has no backward pass; a value carrying gradients takes the generic ops.
+    if qkv.device().is_cpu() && qkv.dtype() == candle_core::DType::F32 && !qkv.track_op() {
         let tables = match rotary {
             Some(r) => Some((
                 r.rotary.dim(),
@@ -82,7 +83,10 @@ pub fn generic_attention(
     let q = (q.reshape((b, kv, group * t, dh))? * (1.0 / (dh as f64).sqrt()))?;
     let scores = q.matmul(&k.t()?)?.reshape((b, h, t, t))?;
     let scores = scores.broadcast_add(&attention_mask(mask, b, t, qkv.device())?)?;
-    let probs = candle_nn::ops::softmax_last_dim(&scores)?;
+    let probs = match scores.track_op() {
+        true => candle_nn::ops::softmax(&scores, candle_core::D::Minus1)?,
+        false => candle_nn::ops::softmax_last_dim(&scores)?,
+    };
     let z = probs.reshape((b, kv, group * t, t))?.matmul(&v)?;
     Ok(z.reshape((b, h, t, dh))?.transpose(1, 2)?.contiguous()?)
 }

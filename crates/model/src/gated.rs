@@ -13,6 +13,7 @@ pub fn gated_product(stacked: &Tensor, d_mlp: usize, act: Activation) -> Result<
     if stacked.device().is_cpu()
         && stacked.dtype() == candle_core::DType::F32
         && act == Activation::Silu
+        && !stacked.track_op()
     {
         return Ok(stacked
             .contiguous()?

@@ -14,8 +14,22 @@ pub struct Norm {
 }
 
 impl Norm {
+    /// The fused kernels have no backward pass: a value that carries gradients (see
+    /// `linear.rs`) goes through the same formula in candle's differentiable ops.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = x.contiguous()?;
+        if x.track_op() {
+            return Ok(match (self.kind, &self.bias) {
+                (NormKind::Rms, _) => candle_nn::ops::rms_norm_slow(&x, &self.weight, self.eps)?,
+                (NormKind::Layer, Some(b)) => {
+                    candle_nn::ops::layer_norm_slow(&x, &self.weight, b, self.eps)?
+                }
+                (NormKind::Layer, None) => {
+                    let zero = self.weight.zeros_like()?;
+                    candle_nn::ops::layer_norm_slow(&x, &self.weight, &zero, self.eps)?
+                }
+            });
+        }
         Ok(match self.kind {
             NormKind::Rms => candle_nn::ops::rms_norm(&x, &self.weight, self.eps)?,
             NormKind::Layer => {
@@ -91,14 +105,30 @@ impl Rotary {
     /// Rotates the first `dim` features of `x [batch, heads, seq, d_head]`.
     pub fn apply(&self, x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let d_head = x.dim(3)?;
+        let rope = |x: &Tensor| -> Result<Tensor> {
+            match x.track_op() {
+                true => rope_differentiable(x, cos, sin),
+                false => Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?),
+            }
+        };
         if self.dim == d_head {
-            return Ok(candle_nn::rotary_emb::rope(&x.contiguous()?, cos, sin)?);
+            return rope(x);
         }
-        let rotated =
-            candle_nn::rotary_emb::rope(&x.narrow(3, 0, self.dim)?.contiguous()?, cos, sin)?;
+        let rotated = rope(&x.narrow(3, 0, self.dim)?.contiguous()?)?;
         let rest = x.narrow(3, self.dim, d_head - self.dim)?;
         Ok(Tensor::cat(&[&rotated, &rest], 3)?)
     }
+}
+
+/// Rotate-half rotary embedding of `x [batch, heads, seq, dim]` with tables
+/// `[batch, seq, dim / 2]`, in ops that have a backward pass.
+fn rope_differentiable(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    let half = x.dim(3)? / 2;
+    let cos = Tensor::cat(&[cos, cos], 2)?.unsqueeze(1)?;
+    let sin = Tensor::cat(&[sin, sin], 2)?.unsqueeze(1)?;
+    let (x1, x2) = (x.narrow(3, 0, half)?, x.narrow(3, half, half)?);
+    let rotated = Tensor::cat(&[&x2.neg()?, &x1], 3)?;
+    Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
 }
 
 /// Additive attention mask `[batch, 1, seq, seq]`: 0 where a query may attend to a key

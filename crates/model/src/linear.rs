@@ -1,5 +1,7 @@
 //! Dense layers. On the CPU the product runs through faer, which is faster than candle's own
-//! matmul on the shapes a transformer uses; elsewhere it falls back to candle.
+//! matmul on the shapes a transformer uses; elsewhere it falls back to candle. Gradients flow
+//! to the input only (the model's weights are constants here): enough for a loss measured
+//! downstream of a hook to reach the value spliced there.
 
 use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Tensor};
 use faer::linalg::matmul::matmul as faer_matmul;
@@ -53,7 +55,7 @@ impl Linear {
 /// `x [n, k] · w [k, m] → [n, m]`.
 pub fn matmul(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     if matches!(x.device(), Device::Cpu) && x.dtype() == candle_core::DType::F32 {
-        Ok(x.apply_op2_no_bwd(w, &FaerMatmul)?)
+        Ok(x.apply_op2(w, FaerMatmul)?)
     } else {
         Ok(x.matmul(w)?)
     }
@@ -98,6 +100,20 @@ impl CustomOp2 for FaerMatmul {
             out.set_len(n * m);
         }
         Ok((CpuStorage::F32(out), Shape::from((n, m))))
+    }
+
+    /// ∂/∂x = grad · wᵀ; no gradient for the weight.
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_x = grad
+            .contiguous()?
+            .apply_op2_no_bwd(&w.t()?.contiguous()?, &FaerMatmul)?;
+        Ok((Some(grad_x), None))
     }
 }
 

@@ -6,7 +6,7 @@ use crate::eval_file::EvalFile;
 use crate::eval_tables::{headline_table, hooks_table, params_table};
 use crate::format;
 use crate::html::{chip, Page};
-use crate::plots::{ce_bars, de_projection, density, frontier, l0, mcs, Figure};
+use crate::plots::{ce_bars, de_projection, density, frontier, l0, mcs, pruning_paths, Figure};
 use crate::svg::series_colour;
 use serde::Deserialize;
 use serde_json::Value;
@@ -109,6 +109,7 @@ pub fn sections(page: &mut Page, eval: &EvalFile) {
         );
         let mut figures = vec![ce_bars::figure(eval)];
         figures.extend(frontier::figures(dicts));
+        figures.extend(pruning_paths::figures(dicts));
         page.figures(&figures);
 
         page.section(

@@ -21,6 +21,11 @@ pub enum SaeError {
     #[error("invalid input: {0}")]
     Input(String),
 
+    /// The loss measured downstream of the reconstruction (a forward and backward through the
+    /// rest of a model) failed.
+    #[error("downstream loss: {0}")]
+    Downstream(String),
+
     // The cause is in the message and not also a `source` (a chained display would print it
     // twice).
     #[error("{}: {cause}", path.display())]

@@ -8,7 +8,8 @@ use saelab_sae::kernels::select;
 use saelab_sae::rng::SplitMix64;
 use saelab_sae::train::matryoshka::add_inner_levels;
 use saelab_sae::train::objective::{
-    forward_pre, loss_and_grads, AuxTerm, L1Term, Objective, Path, Scratch,
+    forward_pre, loss_and_grads, AuxTerm, DownstreamLoss, DownstreamTerm, L1Term, Objective, Path,
+    Scratch,
 };
 use saelab_sae::SaeWeights;
 
@@ -96,9 +97,11 @@ fn check(case: Case) {
         }),
         l1,
         apply_b_dec_to_input: true,
+        downstream: None,
     };
     let mut grads = SaeWeights::zeros(D, F);
-    let (mut parts, _) = loss_and_grads(w, x, &xc, &obj, path, &mut Scratch::default(), &mut grads);
+    let (mut parts, _) = loss_and_grads(w, x, &xc, &obj, path, &mut Scratch::default(), &mut grads)
+        .expect("no downstream loss to fail");
     if let Some(widths) = matryoshka {
         parts.recon += add_inner_levels(w, x, &xc, features, widths, true, &mut grads);
     }
@@ -353,6 +356,7 @@ fn jumprelu_threshold_gradients_match_autograd() {
         aux: None,
         l1: None,
         apply_b_dec_to_input: true,
+        downstream: None,
     };
     let mut grads = SaeWeights::zeros(D, F);
     let (parts, recon) = loss_and_grads(
@@ -363,7 +367,8 @@ fn jumprelu_threshold_gradients_match_autograd() {
         Path::Dense,
         &mut Scratch::default(),
         &mut grads,
-    );
+    )
+    .expect("no downstream loss to fail");
     let g: Vec<f32> = recon
         .iter()
         .zip(&x)
@@ -584,6 +589,7 @@ fn ghost_grads_match_autograd() {
         aux: None,
         l1: Some(l1),
         apply_b_dec_to_input: true,
+        downstream: None,
     };
     let mut grads = SaeWeights::zeros(D, F);
     let (parts, recon) = loss_and_grads(
@@ -594,7 +600,8 @@ fn ghost_grads_match_autograd() {
         Path::Sparse,
         &mut Scratch::default(),
         &mut grads,
-    );
+    )
+    .expect("no downstream loss to fail");
     let e: Vec<f32> = recon.iter().zip(&x).map(|(a, b)| a - b).collect();
     let ghost = add_ghost_grads(&w, &pre, &e, &xc, &dead, 1.0, &mut grads);
     assert!(
@@ -666,6 +673,7 @@ fn check_transcoder(
         aux: None,
         l1,
         apply_b_dec_to_input: false,
+        downstream: None,
     };
     let mut grads = SaeWeights::zeros(D, F);
     let (parts, recon) = loss_and_grads(
@@ -676,7 +684,8 @@ fn check_transcoder(
         path,
         &mut Scratch::default(),
         &mut grads,
-    );
+    )
+    .expect("no downstream loss to fail");
     let e: Vec<f32> = recon.iter().zip(&target).map(|(a, b)| a - b).collect();
     let mut g_skip = vec![0.0f32; D * D];
     skip_grad(&e, &x, D, &mut g_skip);
@@ -740,5 +749,108 @@ fn transcoder_gradients_match_autograd() {
             }),
             path,
         );
+    }
+}
+
+/// A downstream loss in the hook's units reaches the weights converted to training units:
+/// with L = (1/B) Σ‖x̂/s − x/s‖² given as the downstream loss (x in training units), the
+/// gradients are the plain reconstruction's divided by s², plus c times the plain ones for a
+/// kept MSE of weight c.
+#[test]
+fn a_downstream_loss_is_converted_from_the_hook_units() {
+    let (w, x) = random_setup(9);
+    let pre = pre_of(&w, &x);
+    let features = select::top_k_rows(&pre, B, F, 5, None);
+    let mut p = Vec::new();
+    let xc = forward_pre(&w, &x, true, &mut p);
+    let grads_of = |downstream: Option<DownstreamTerm>| {
+        let obj = Objective {
+            features: &features,
+            aux: None,
+            l1: None,
+            apply_b_dec_to_input: true,
+            downstream,
+        };
+        let mut grads = SaeWeights::zeros(D, F);
+        let (parts, _) = loss_and_grads(
+            &w,
+            &x,
+            &xc,
+            &obj,
+            Path::Sparse,
+            &mut Scratch::default(),
+            &mut grads,
+        )
+        .expect("the loss is finite");
+        (parts, grads)
+    };
+    let (plain, plain_grads) = grads_of(None);
+    let s = 2.5f32;
+    let x_hook: Vec<f32> = x.iter().map(|v| v / s).collect();
+    let mse_in_hook_units = |x_hat: &[f32]| -> Result<(f64, Vec<f32>), String> {
+        let e: Vec<f32> = x_hat.iter().zip(&x_hook).map(|(a, b)| a - b).collect();
+        let loss = e.iter().map(|v| (v * v) as f64).sum::<f64>() / B as f64;
+        Ok((loss, e.iter().map(|v| 2.0 * v / B as f32).collect()))
+    };
+    for c in [0.0f32, 0.5] {
+        let (parts, grads) = grads_of(Some(DownstreamTerm {
+            loss: &mse_in_hook_units,
+            input_scale: s,
+            mse_coefficient: c,
+        }));
+        let factor = c + 1.0 / (s * s);
+        let rel = |a: f64, b: f64| (a - b).abs() / b.abs();
+        assert!(rel(parts.downstream, plain.recon / (s * s) as f64) < 1e-5);
+        assert!(rel(parts.recon, c as f64 * plain.recon) < 1e-6 || c == 0.0 && parts.recon == 0.0);
+        for (ours, want) in [
+            (&grads.w_enc_t, &plain_grads.w_enc_t),
+            (&grads.b_enc, &plain_grads.b_enc),
+            (&grads.w_dec, &plain_grads.w_dec),
+            (&grads.b_dec, &plain_grads.b_dec),
+        ] {
+            let want: Vec<f64> = want.iter().map(|v| (v * factor) as f64).collect();
+            let err = rel_err(ours, &want);
+            assert!(err < 1e-5, "c = {c}: relative error {err:.2e}");
+        }
+    }
+}
+
+/// A downstream loss that fails or returns the wrong shape stops the step with its reason.
+#[test]
+fn a_failing_downstream_loss_is_an_error() {
+    let (w, x) = random_setup(10);
+    let pre = pre_of(&w, &x);
+    let features = select::top_k_rows(&pre, B, F, 5, None);
+    let mut p = Vec::new();
+    let xc = forward_pre(&w, &x, true, &mut p);
+    let failing = |_: &[f32]| -> Result<(f64, Vec<f32>), String> { Err("no model".into()) };
+    let short = |_: &[f32]| -> Result<(f64, Vec<f32>), String> { Ok((1.0, vec![0.0; 3])) };
+    for (loss, want) in [
+        (&failing as &DownstreamLoss, "no model"),
+        (&short as &DownstreamLoss, "3 gradient values"),
+    ] {
+        let obj = Objective {
+            features: &features,
+            aux: None,
+            l1: None,
+            apply_b_dec_to_input: true,
+            downstream: Some(DownstreamTerm {
+                loss,
+                input_scale: 1.0,
+                mse_coefficient: 0.0,
+            }),
+        };
+        let mut grads = SaeWeights::zeros(D, F);
+        let err = loss_and_grads(
+            &w,
+            &x,
+            &xc,
+            &obj,
+            Path::Sparse,
+            &mut Scratch::default(),
+            &mut grads,
+        )
+        .expect_err("an error");
+        assert!(err.to_string().contains(want), "{err}");
     }
 }

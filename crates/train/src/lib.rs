@@ -32,6 +32,7 @@
 
 pub mod baselines;
 pub mod config;
+pub mod e2e;
 pub mod files;
 pub mod folder;
 pub mod holdout;

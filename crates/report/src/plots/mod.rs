@@ -11,6 +11,7 @@ pub mod l0;
 pub mod lines;
 pub mod mcs;
 pub mod probe_k;
+pub mod pruning_paths;
 pub mod training;
 
 pub struct Figure {

@@ -5,6 +5,8 @@
 //! - AuxK            L_aux = (c/B) Σ_t ‖ê_t − r_t‖², ê_t = Σ_{j ∈ aux_t} a_tj W_dec[j],
 //!   r_t = −e_t held fixed (no gradient), c = α · min(n_dead / k_aux, 1)
 //! - L1              L_l1 = (λ/B) Σ_t Σ_j f_tj · n_j, n_j = 1 or ‖W_dec[j]‖ (April)
+//! - downstream      L_down(x̂), e.g. the model's KL with x̂ spliced in, given with its own
+//!   gradient ∂L_down/∂x̂ (end-to-end training); then g_t = ∂L_down/∂x̂_t + c_mse (2/B) e_t
 //!
 //! With pre = (x − b_dec) W_enc + b_enc and f = pre at the kept entries (all positive):
 //! ∂L/∂W_dec[j] = Σ_t f_tj g_t (+ aux, + April's (λ/B)(Σ_t f_tj) W_dec[j]/n_j),
@@ -16,6 +18,7 @@
 
 use rayon::prelude::*;
 
+use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::kernels::gemm::{matmul_nn, matmul_nt, matmul_tn};
 use crate::kernels::sparse::{self, ByLatent};
@@ -35,12 +38,28 @@ pub struct L1Term {
     pub weighted_by_decoder_norm: bool,
 }
 
+/// A loss measured downstream of the reconstruction: from x̂ `[rows, d_in]` in the hook's own
+/// units, the loss and ∂L/∂x̂ in the same units.
+pub type DownstreamLoss<'a> = dyn Fn(&[f32]) -> std::result::Result<(f64, Vec<f32>), String> + 'a;
+
+/// End-to-end training's term: the downstream loss in place of (or beside) the
+/// reconstruction's MSE.
+#[derive(Clone, Copy)]
+pub struct DownstreamTerm<'a> {
+    pub loss: &'a DownstreamLoss<'a>,
+    /// Training units per hook unit (the trainer's input scale): x̂_hook = x̂ / scale.
+    pub input_scale: f32,
+    /// Weight of the reconstruction MSE kept beside it (0: the downstream loss alone).
+    pub mse_coefficient: f32,
+}
+
 pub struct Objective<'a> {
     /// The kept activations (values are `pre` at the kept entries).
     pub features: &'a SparseFeatures,
     pub aux: Option<AuxTerm<'a>>,
     pub l1: Option<L1Term>,
     pub apply_b_dec_to_input: bool,
+    pub downstream: Option<DownstreamTerm<'a>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -52,13 +71,15 @@ pub struct LossParts {
     pub l1: f64,
     /// JumpReLU's L0 penalty.
     pub l0: f64,
+    /// The downstream loss of end-to-end training (0 without one).
+    pub downstream: f64,
     /// Σ_t ‖x_t − x̂_t‖² over the batch.
     pub sse: f64,
 }
 
 impl LossParts {
     pub fn total(&self) -> f64 {
-        self.recon + self.aux + self.l1 + self.l0
+        self.recon + self.aux + self.l1 + self.l0 + self.downstream
     }
 }
 
@@ -85,7 +106,8 @@ pub fn forward_pre(w: &SaeWeights, x: &[f32], apply_b_dec: bool, pre: &mut Vec<f
 }
 
 /// Loss parts and gradients (written into `grads`, same layout as the weights) of the
-/// objective on batch `x` with centred input `xc`. Returns the reconstruction too.
+/// objective on batch `x` with centred input `xc`. Returns the reconstruction too. Fails only
+/// when the downstream loss does.
 pub fn loss_and_grads(
     w: &SaeWeights,
     x: &[f32],
@@ -94,7 +116,7 @@ pub fn loss_and_grads(
     path: Path,
     scratch: &mut Scratch,
     grads: &mut SaeWeights,
-) -> (LossParts, Vec<f32>) {
+) -> Result<(LossParts, Vec<f32>)> {
     let (d, f_n) = (w.d_in, w.d_sae);
     let rows = x.len() / d;
     let inv_b = 1.0 / rows as f32;
@@ -131,7 +153,16 @@ pub fn loss_and_grads(
         dot(r, r) as f64
     });
     parts.recon = parts.sse / rows as f64;
-    let g: Vec<f32> = e.par_iter().map(|v| 2.0 * inv_b * v).collect();
+    let mut g: Vec<f32> = e.par_iter().map(|v| 2.0 * inv_b * v).collect();
+    if let Some(down) = &obj.downstream {
+        parts.recon *= down.mse_coefficient as f64;
+        let (loss, g_down) = downstream_gradient(down, &recon)?;
+        parts.downstream = loss;
+        let c = down.mse_coefficient;
+        g.par_iter_mut()
+            .zip(&g_down)
+            .for_each(|(gi, di)| *gi = c * *gi + di);
+    }
 
     // Gradient at the kept entries, and the weight gradients of the main term.
     let col_sums: Vec<f32>;
@@ -233,7 +264,24 @@ pub fn loss_and_grads(
         let through_enc = weighted_row_sum(&grads.b_enc, &w.w_enc_t, d);
         axpy(&mut grads.b_dec, -1.0, &through_enc);
     }
-    (parts, recon)
+    Ok((parts, recon))
+}
+
+/// The downstream loss at x̂ (training units) and its gradient in training units: with
+/// x̂_hook = x̂ / s, ∂L/∂x̂ = (∂L/∂x̂_hook) / s.
+fn downstream_gradient(down: &DownstreamTerm, recon: &[f32]) -> Result<(f64, Vec<f32>)> {
+    let s = down.input_scale;
+    let in_hook_units: Vec<f32> = recon.par_iter().map(|v| v / s).collect();
+    let (loss, mut g) = (down.loss)(&in_hook_units).map_err(SaeError::Downstream)?;
+    if g.len() != recon.len() || !loss.is_finite() {
+        return Err(SaeError::Downstream(format!(
+            "it gave a loss of {loss} and {} gradient values for {} reconstructed values",
+            g.len(),
+            recon.len()
+        )));
+    }
+    g.par_iter_mut().for_each(|v| *v /= s);
+    Ok((loss, g))
 }
 
 /// One coefficient per entry of `f` (its values, or gradients at its entries) as a dense

@@ -5,11 +5,14 @@
 use serde::Serialize;
 
 use super::adam::AdamStep;
-use super::arch::{Batch, Gradients};
+use super::arch::{Batch, Gradients, TrainArchitecture};
 use super::config::{BDecInit, Optimizer, TrainConfig};
 use super::dead::FiringTracker;
 use super::geometric_median::geometric_median;
-use super::objective::{forward_pre, normalize_rows, remove_parallel_component, Path, Scratch};
+use super::objective::{
+    forward_pre, normalize_rows, remove_parallel_component, DownstreamLoss, DownstreamTerm, Path,
+    Scratch,
+};
 use super::optimizer::{OptimStep, ParamState};
 use super::schedule::{aux_scale_at, lr_at, penalty_at};
 use super::signum::{AverageWeights, SignumStep};
@@ -54,6 +57,9 @@ pub struct StepStats {
     pub dense_path: bool,
     /// Dead latents re-initialised after this step.
     pub resampled: usize,
+    /// End-to-end training's downstream loss (e.g. the model's KL with x̂ spliced in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub downstream_loss: Option<f64>,
 }
 
 /// The control set: `round(fraction · d_sae)` latents drawn by `seed` (the same on every
@@ -121,6 +127,8 @@ pub struct Trainer {
     pub(super) l0_control: Option<L0Controller>,
     pub(super) pre: Vec<f32>,
     pub(super) scratch: Scratch,
+    /// A trained dictionary's weights in its hook's units, taken over at the first batch.
+    warm_start: Option<SaeWeights>,
 }
 
 impl Trainer {
@@ -167,6 +175,7 @@ impl Trainer {
                 .map(|_| L0Controller::new(cfg.sparsity_coefficient())),
             pre: Vec::new(),
             scratch: Scratch::default(),
+            warm_start: None,
             cfg,
         })
     }
@@ -201,6 +210,47 @@ impl Trainer {
         }
     }
 
+    /// Continues from a trained dictionary's weights instead of a fresh start (fine-tuning):
+    /// they are taken over at the first batch, converted to the training units that batch
+    /// sets, and `b_dec`'s initialisation and the start at a target L0 are skipped.
+    pub fn warm_start(&mut self, sae: &Sae) -> Result<()> {
+        let w = &sae.weights;
+        if self.step > 0 {
+            return Err(SaeError::Input(
+                "a warm start must come before the first step".into(),
+            ));
+        }
+        if (w.d_in, w.d_sae) != (self.cfg.d_in, self.cfg.d_sae) {
+            return Err(SaeError::Input(format!(
+                "the dictionary to start from is {} × {}, the trainer {} × {}",
+                w.d_in, w.d_sae, self.cfg.d_in, self.cfg.d_sae
+            )));
+        }
+        if sae.transcoder.is_some() || self.cfg.transcoder {
+            return Err(SaeError::Input(
+                "a warm start takes a sparse autoencoder, not a transcoder".into(),
+            ));
+        }
+        if sae.apply_b_dec_to_input != self.cfg.apply_b_dec_to_input() {
+            return Err(SaeError::Input(format!(
+                "the dictionary to start from {} b_dec from its input, the trainer's \
+                 architecture {}",
+                if sae.apply_b_dec_to_input {
+                    "subtracts"
+                } else {
+                    "does not subtract"
+                },
+                if self.cfg.apply_b_dec_to_input() {
+                    "does"
+                } else {
+                    "does not"
+                },
+            )));
+        }
+        self.warm_start = Some(crate::format::saelens::folded_weights(sae));
+        Ok(())
+    }
+
     /// One optimisation step on a row-major `[rows, d_in]` batch.
     pub fn step(&mut self, batch: &[f32]) -> Result<StepStats> {
         if self.cfg.transcoder {
@@ -208,7 +258,53 @@ impl Trainer {
                 "a transcoder learns from (input, target) pairs: call step_transcoder".into(),
             ));
         }
-        self.step_on(batch, None)
+        self.step_on(batch, None, None)
+    }
+
+    /// Whether this trainer can take end-to-end steps (`step_downstream`) with this weight
+    /// of the MSE: checked before a run starts, so that a refused run leaves nothing.
+    pub fn check_downstream(&self, mse_coefficient: f32) -> Result<()> {
+        let supported = matches!(
+            self.cfg.architecture,
+            TrainArchitecture::TopK { .. }
+                | TrainArchitecture::BatchTopK { .. }
+                | TrainArchitecture::ReluL1 { .. }
+        );
+        if !supported || self.cfg.transcoder || self.cfg.ghost_grads {
+            return Err(SaeError::Input(format!(
+                "end-to-end training takes TopK, BatchTopK or ReLU-L1 dictionaries without \
+                 ghost grads, not {:?}{}",
+                self.cfg.architecture,
+                if self.cfg.transcoder {
+                    " transcoder"
+                } else {
+                    ""
+                }
+            )));
+        }
+        if !mse_coefficient.is_finite() || mse_coefficient < 0.0 {
+            return Err(SaeError::Config {
+                field: "mse_coefficient",
+                message: format!("must be finite and ≥ 0, got {mse_coefficient}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// One optimisation step of end-to-end training: the dictionary learns from `loss`,
+    /// measured downstream of its reconstruction (through the rest of a model), plus
+    /// `mse_coefficient` times the plain reconstruction loss. `loss` gets x̂ in the batch's own
+    /// units and returns its value and ∂L/∂x̂ in those units. TopK, BatchTopK and ReLU-L1
+    /// only: the others' extra terms (JumpReLU's threshold, Gated's gate, Matryoshka's inner
+    /// levels, ghost grads) are defined through the reconstruction error.
+    pub fn step_downstream(
+        &mut self,
+        batch: &[f32],
+        loss: &DownstreamLoss<'_>,
+        mse_coefficient: f32,
+    ) -> Result<StepStats> {
+        self.check_downstream(mse_coefficient)?;
+        self.step_on(batch, None, Some((loss, mse_coefficient)))
     }
 
     /// One optimisation step of a transcoder: `input` at its input hook, `target` at its
@@ -226,10 +322,15 @@ impl Trainer {
                 input.len()
             )));
         }
-        self.step_on(input, Some(target))
+        self.step_on(input, Some(target), None)
     }
 
-    fn step_on(&mut self, batch: &[f32], target: Option<&[f32]>) -> Result<StepStats> {
+    fn step_on(
+        &mut self,
+        batch: &[f32],
+        target: Option<&[f32]>,
+        downstream: Option<(&DownstreamLoss<'_>, f32)>,
+    ) -> Result<StepStats> {
         let rows = self.weights.batch_rows(batch)?;
         let (d, f_n) = (self.cfg.d_in, self.cfg.d_sae);
         if self.step == 0 {
@@ -262,6 +363,11 @@ impl Trainer {
             penalty,
             aux_scale: aux_scale_at(&self.cfg, self.step),
             want_error: skip_index.is_some(),
+            downstream: downstream.map(|(loss, mse_coefficient)| DownstreamTerm {
+                loss,
+                input_scale: self.input_scale,
+                mse_coefficient,
+            }),
         };
         let Gradients {
             parts,
@@ -350,6 +456,7 @@ impl Trainer {
             threshold: self.threshold,
             dense_path: path == Path::Dense,
             resampled,
+            downstream_loss: downstream.map(|_| parts.downstream),
         };
         self.step += 1;
         Ok(stats)
@@ -366,6 +473,26 @@ impl Trainer {
             };
         } else {
             self.output_scale = self.input_scale;
+        }
+        if let Some(mut w) = self.warm_start.take() {
+            // Unit-norm decoder rows pin the scale the dictionary was trained at (its rows
+            // have norm 1/s in the hook's units); renormalising them at another scale would
+            // change which latents a TopK keeps.
+            if self.cfg.unit_norm_decoder() {
+                let norms: Vec<f32> = w.decoder_norms().into_iter().filter(|n| *n > 0.0).collect();
+                if !norms.is_empty() {
+                    let mean = norms.iter().map(|&n| n as f64).sum::<f64>() / norms.len() as f64;
+                    self.input_scale = (1.0 / mean) as f32;
+                    self.output_scale = self.input_scale;
+                }
+            }
+            // Hook units to training units: W_enc / s, W_dec · s, b_dec · s.
+            let s = self.input_scale;
+            w.w_enc_t.iter_mut().for_each(|v| *v /= s);
+            w.w_dec.iter_mut().for_each(|v| *v *= s);
+            w.b_dec.iter_mut().for_each(|v| *v *= s);
+            self.weights = w;
+            return Ok(());
         }
         // b_dec is where reconstructions start: in the target's space.
         let (out, s) = match target {

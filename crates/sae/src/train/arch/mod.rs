@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::ghost::add_ghost_grads;
-use super::objective::{loss_and_grads, AuxTerm, L1Term, LossParts, Objective, Path};
+use super::objective::{
+    loss_and_grads, AuxTerm, DownstreamTerm, L1Term, LossParts, Objective, Path,
+};
 use super::trainer::{Trainer, DENSE_PATH_DENSITY};
 use crate::dictionary::Activation;
 use crate::error::Result;
@@ -128,6 +130,8 @@ pub(crate) struct Batch<'a> {
     /// The weight of the auxiliary losses this step (their warm-up; 1 after it).
     pub aux_scale: f32,
     pub want_error: bool,
+    /// End-to-end training's downstream loss (TopK, BatchTopK and ReLU-L1 only).
+    pub downstream: Option<DownstreamTerm<'a>>,
 }
 
 /// One training architecture. The defaults are those of a ReLU-family trainer penalised
@@ -211,7 +215,7 @@ pub(crate) trait Architecture {
     /// parameters' gradients). Most architectures share this objective (`objective.rs`) and
     /// add their terms through the hooks above; Gated has its own.
     fn grads(&self, t: &mut Trainer, b: &Batch) -> Result<Gradients> {
-        Ok(shared_objective(self, t, b))
+        shared_objective(self, t, b)
     }
 
     /// With a `target_l0`, steers the dictionary towards it from the step's L0 directly and
@@ -236,7 +240,11 @@ pub(crate) trait Architecture {
 
 /// The objective of `objective.rs` with the architecture's selection and terms, AuxK over
 /// the latents dead before this step and ghost grads over the same latents.
-fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Batch) -> Gradients {
+fn shared_objective<A: Architecture + ?Sized>(
+    rule: &A,
+    t: &mut Trainer,
+    b: &Batch,
+) -> Result<Gradients> {
     let (f_n, rows) = (t.cfg.d_sae, b.rows);
     let features = rule.select(t, rows);
 
@@ -263,6 +271,7 @@ fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Bat
         aux,
         l1: rule.l1(b.penalty),
         apply_b_dec_to_input: t.cfg.apply_b_dec_to_input(),
+        downstream: b.downstream,
     };
     let (mut parts, recon) = loss_and_grads(
         &t.weights,
@@ -272,7 +281,7 @@ fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Bat
         path,
         &mut t.scratch,
         &mut t.grads,
-    );
+    )?;
     parts.recon += rule.add_reconstruction_terms(t, b, &features);
     let ghost = t.cfg.ghost_grads && !dead.is_empty();
     let mut error = None;
@@ -285,10 +294,10 @@ fn shared_objective<A: Architecture + ?Sized>(rule: &A, t: &mut Trainer, b: &Bat
         }
         error = b.want_error.then_some(e);
     }
-    Gradients {
+    Ok(Gradients {
         parts,
         features,
         path,
         error,
-    }
+    })
 }
