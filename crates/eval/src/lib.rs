@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod geometry;
 pub mod histogram;
+pub mod persistence;
 pub mod perturbation;
 pub mod positions;
 pub mod reconstruction;

@@ -14,6 +14,7 @@ pub mod features;
 pub mod format;
 pub mod kernels;
 pub mod rng;
+pub mod synthetic;
 pub mod train;
 pub mod weights;
 

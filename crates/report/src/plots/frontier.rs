@@ -74,9 +74,13 @@ fn figure(
     metric: &str,
     pick: fn(&DictionaryEval) -> Num,
 ) -> Figure {
+    // Pruned copies have their own plots (`pruning_paths.rs`); here they would bury the
+    // dictionaries under labels.
+    let pruned = dicts.iter().filter(|d| d.pruned.is_some()).count();
     let points: Vec<Point> = dicts
         .iter()
         .enumerate()
+        .filter(|(_, d)| d.pruned.is_none())
         .filter_map(|(i, d)| {
             Some(Point {
                 name: d.label(),
@@ -159,14 +163,20 @@ fn figure(
     if lines > 0 {
         caption.push_str(" Dashed: the dictionaries no other one at their hook beats on both.");
     }
-    let missing = dicts.len() - points.len();
+    if pruned > 0 {
+        caption.push_str(&format!(
+            " The {pruned} pruned entr{} are in the \"Pruning or penalty\" plots.",
+            if pruned == 1 { "y" } else { "ies" }
+        ));
+    }
+    let missing = dicts.len() - pruned - points.len();
     if missing > 0 {
         caption.push_str(&format!(
             " {missing} dictionar{} without both numbers not drawn.",
             if missing == 1 { "y" } else { "ies" }
         ));
     }
-    if dicts.len() == 1 {
+    if dicts.len() - pruned == 1 {
         caption.push_str(
             " With only one dictionary there is no frontier yet: this shows where it sits.",
         );

@@ -49,12 +49,10 @@ pub fn figures(dicts: &[DictionaryEval]) -> Vec<Figure> {
 /// The penalty path (whole dictionaries at the hook of the first pruned one) and one pruning
 /// path per pruned dictionary (found by its path and hook).
 fn paths(dicts: &[DictionaryEval], pick: fn(&DictionaryEval) -> Num) -> Vec<Path> {
+    // The L0 axis is logarithmic: an entry pruned down to L0 0 has no place on it.
     let point = |d: &DictionaryEval| -> Option<(f64, f64, String)> {
-        Some((
-            d.sparsity.l0.finite()?,
-            pick(d).finite()?,
-            d.label().to_string(),
-        ))
+        let l0 = d.sparsity.l0.finite().filter(|&l0| l0 > 0.0)?;
+        Some((l0, pick(d).finite()?, d.label().to_string()))
     };
     let hook = dicts
         .iter()
@@ -114,7 +112,7 @@ fn figure(
     let l0_hi = all.iter().map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
     let y_lo = all.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
     let y_hi = all.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-    if all.is_empty() || l0_lo <= 0.0 {
+    if all.is_empty() {
         chart.note(&format!("no entry has both L0 > 0 and {metric}"));
         return Figure {
             title: format!("Pruning or penalty: {metric} against L0"),
@@ -147,15 +145,26 @@ fn figure(
         }
     }
     let better = if higher_is_better { "higher" } else { "lower" };
+    let mut caption = format!(
+        "To reach a lower L0: drop a dictionary's densest latents (coloured lines, from the \
+         dictionary itself through its pruned copies) or train another at a larger penalty \
+         (black line through the whole dictionaries at the same hook). At equal L0, {better} \
+         is better. Hover a point for its entry."
+    );
+    let zero = dicts
+        .iter()
+        .filter(|d| d.sparsity.l0.finite() == Some(0.0))
+        .count();
+    if zero > 0 {
+        caption.push_str(&format!(
+            " {zero} entr{} pruned down to L0 0 not drawn (log axis).",
+            if zero == 1 { "y" } else { "ies" }
+        ));
+    }
     Figure {
         title: format!("Pruning or penalty: {metric} against L0"),
         svg: chart.finish(),
-        caption: format!(
-            "To reach a lower L0: drop a dictionary's densest latents (coloured lines, from the \
-             dictionary itself through its pruned copies) or train another at a larger penalty \
-             (black line through the whole dictionaries at the same hook). At equal L0, \
-             {better} is better. Hover a point for its entry."
-        ),
+        caption,
     }
 }
 
@@ -193,6 +202,19 @@ mod tests {
         let figs = figures(&dicts);
         assert_eq!(figs.len(), 2);
         assert!(figs[0].svg.contains("b-pruned-16: L0 20"));
+    }
+
+    #[test]
+    fn entries_at_l0_zero_are_left_off_the_log_axis() {
+        let dicts = [
+            entry("b", 40.0, 0.8, false),
+            entry("b-pruned-8", 0.0, 0.3, true),
+            entry("b-pruned-4", 20.0, 0.5, true),
+        ];
+        let figs = figures(&dicts);
+        assert!(figs[0].svg.contains("b-pruned-4: L0 20"));
+        assert!(!figs[0].svg.contains("b-pruned-8:"));
+        assert!(figs[0].caption.contains("1 entry pruned down to L0 0"));
     }
 
     #[test]
