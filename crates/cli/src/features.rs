@@ -239,17 +239,24 @@ fn scan(args: &Args) -> Result<()> {
     )
     .with_context(|| format!("building the feature database {}", args.db.display()))?;
     let seconds = start.elapsed().as_secs_f64();
-    println!(
+    let mut lines = vec![format!(
         "{} tokens in {:.0} s ({:.0} tokens/s)",
         summary.tokens,
         seconds,
         summary.tokens as f64 / seconds
-    );
+    )];
     for (name, positions, l0) in &summary.dictionaries {
-        println!("{name}: {positions} positions counted, L0 {l0:.1}");
+        lines.push(format!("{name}: {positions} positions counted, L0 {l0:.1}"));
     }
-    println!("database: {}", args.db.display());
-    println!("browse it: saelab serve {}", args.db.display());
+    lines.push(format!("database: {}", args.db.display()));
+    lines.push(format!("browse it: saelab serve {}", args.db.display()));
+    for line in lines {
+        // With --proxies, stdout is theirs alone (JSON to pipe on).
+        match args.proxies {
+            true => eprintln!("{line}"),
+            false => println!("{line}"),
+        }
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 //! little more than a token detector; a dictionary where few do has more contextual features
 //! (or more noise). Neither is "better" alone: the proxy is for comparing like with like.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use rusqlite::Connection;
@@ -64,7 +64,8 @@ fn summarise(
     d_sae: usize,
     pairs: &[(i64, i64)],
 ) -> TokenConcentration {
-    let mut by_feature: HashMap<i64, HashMap<i64, usize>> = HashMap::new();
+    // Ordered maps: the sums run in the same order on every call.
+    let mut by_feature: BTreeMap<i64, BTreeMap<i64, usize>> = BTreeMap::new();
     for &(feature, token) in pairs {
         *by_feature
             .entry(feature)
