@@ -7,8 +7,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use saelab_data::{windows, Packing, WindowConfig};
 use saelab_eval::tokens::first_tokens;
-use saelab_eval::{evaluate, EvalDictionary, EvalOptions, Prune};
-use saelab_sae::Dictionary;
+use saelab_eval::{evaluate, pruned_copies, EvalDictionary, EvalOptions};
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
@@ -88,7 +87,7 @@ pub fn run(args: Args) -> Result<()> {
             sae: d.sae,
             prune: None,
         };
-        let pruned = pruned_copies(&entry, &args.prune_densest)?;
+        let pruned = pruned_copies(&entry, &args.prune_densest, "--prune-densest")?;
         dictionaries.push(entry);
         dictionaries.extend(pruned);
     }
@@ -140,34 +139,6 @@ pub fn run(args: Args) -> Result<()> {
     println!("results: {}", args.json.display());
     println!("report: {}", report.display());
     Ok(())
-}
-
-/// `d` with its `counts[i]` densest latents removed, one entry per count, named
-/// `NAME-pruned-N`.
-fn pruned_copies(d: &EvalDictionary, counts: &[usize]) -> Result<Vec<EvalDictionary>> {
-    let d_sae = d.sae.d_sae();
-    let mut out: Vec<EvalDictionary> = Vec::new();
-    for &n in counts {
-        if n == 0 || n >= d_sae {
-            bail!(
-                "--prune-densest {n}: dictionary `{}` has {d_sae} latents; N must be in 1..{d_sae} \
-                 (remove at least one, keep at least one)",
-                d.name
-            );
-        }
-        if out.iter().any(|e| e.prune == Some(Prune::Densest(n))) {
-            bail!("--prune-densest lists {n} twice");
-        }
-        out.push(EvalDictionary {
-            name: format!("{}-pruned-{n}", d.name),
-            path: d.path.clone(),
-            hook: d.hook,
-            input_hook: d.input_hook,
-            sae: d.sae.clone(),
-            prune: Some(Prune::Densest(n)),
-        });
-    }
-    Ok(out)
 }
 
 /// The folder of `path` (`.` for a bare file name).

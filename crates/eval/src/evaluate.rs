@@ -47,6 +47,41 @@ pub enum Prune {
     Densest(usize),
 }
 
+/// The pruned copies of `d` to evaluate beside it, one per count: `NAME-pruned-N` without
+/// its N densest latents. `flag` names the setting in messages (`--prune-densest`).
+pub fn pruned_copies(
+    d: &EvalDictionary,
+    counts: &[usize],
+    flag: &str,
+) -> Result<Vec<EvalDictionary>> {
+    let d_sae = d.sae.d_sae();
+    let mut out: Vec<EvalDictionary> = Vec::new();
+    for &n in counts {
+        if n == 0 || n >= d_sae {
+            return Err(EvalError::invalid(
+                flag,
+                format!(
+                    "N = {n}, but dictionary `{}` has {d_sae} latents; N must be in 1..{d_sae} (remove \
+                     at least one, keep at least one)",
+                    d.name
+                ),
+            ));
+        }
+        if out.iter().any(|e| e.prune == Some(Prune::Densest(n))) {
+            return Err(EvalError::invalid(flag, format!("lists {n} twice")));
+        }
+        out.push(EvalDictionary {
+            name: format!("{}-pruned-{n}", d.name),
+            path: d.path.clone(),
+            hook: d.hook,
+            input_hook: d.input_hook,
+            sae: d.sae.clone(),
+            prune: Some(Prune::Densest(n)),
+        });
+    }
+    Ok(out)
+}
+
 /// The latents a pruned dictionary lost, chosen in the first pass.
 #[derive(Clone, Debug)]
 struct Removal {

@@ -20,5 +20,5 @@ pub mod sparsity;
 pub mod tokens;
 
 pub use error::{EvalError, Result};
-pub use evaluate::{evaluate, EvalDictionary, EvalOptions, Prune};
+pub use evaluate::{evaluate, pruned_copies, EvalDictionary, EvalOptions, Prune};
 pub use results::EvalResults;

@@ -21,9 +21,10 @@ use crate::sae::Sae;
 /// `corpus` and returns the results as a dict (the `saelab eval --json` document). `hook`
 /// overrides the dictionaries' own hooks; `json` and `report` write the document and its
 /// page. `progress(pass_, done, total)` is called as windows are done (pass 1: hook means,
-/// pass 2: the metrics).
+/// pass 2: the metrics). `prune_densest` adds, per dictionary and count N, an entry
+/// `NAME-pruned-N` without its N densest latents.
 #[pyfunction]
-#[pyo3(signature = (model, saes, corpus, tokens, ctx = saelab_data::DEFAULT_WINDOW_LEN, packing = "packed", batch = 8, dead_window = 1_000_000, include_special = false, seed = 0, hook = None, json_path = None, report = None, progress = None))]
+#[pyo3(signature = (model, saes, corpus, tokens, ctx = saelab_data::DEFAULT_WINDOW_LEN, packing = "packed", batch = 8, dead_window = 1_000_000, include_special = false, seed = 0, hook = None, json_path = None, report = None, progress = None, prune_densest = Vec::new()))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<'py>(
     py: Python<'py>,
@@ -41,6 +42,7 @@ pub fn evaluate<'py>(
     json_path: Option<PathBuf>,
     report: Option<PathBuf>,
     progress: Option<Py<PyAny>>,
+    prune_densest: Vec<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
     if ctx < 2 {
         return Err(bad_value(
@@ -76,7 +78,7 @@ pub fn evaluate<'py>(
         let sae = sae.get().inner.clone();
         let (input, output) = dictionary_hooks(&sae, None, override_hook, cfg, "`hook`")
             .map_err(|e| bad_value("saes", format!("[{name:?}]: {e:#}")))?;
-        dictionaries.push(EvalDictionary {
+        let entry = EvalDictionary {
             // A transcoder is compared and spliced at its output hook.
             input_hook: output.map(|_| input),
             hook: output.unwrap_or(input),
@@ -84,7 +86,11 @@ pub fn evaluate<'py>(
             name,
             sae,
             prune: None,
-        });
+        };
+        let pruned = saelab_eval::pruned_copies(&entry, &prune_densest, "prune_densest")
+            .map_err(|e| bad_value("prune_densest", e))?;
+        dictionaries.push(entry);
+        dictionaries.extend(pruned);
     }
     // Before the work, so that an unusable place fails at once.
     for path in json_path.iter().chain(report.iter()) {

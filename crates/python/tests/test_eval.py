@@ -55,3 +55,17 @@ def test_results_as_a_table(tiny, trained):
         assert table.loc[name, "ce_delta"] == by_name[name]["downstream"]["ce_delta"]
         assert table.loc[name, "d_sae"] == by_name[name]["d_sae"]
     assert {"fvu", "l0", "loss_recovered", "kl"} <= set(table.columns)
+
+
+def test_pruned_copies_equal_the_command(tiny, trained, tmp_path):
+    folder = f"{trained.out}/final/0-topk-64-k4"
+    ours = saelab.evaluate(tiny, folder, corpus="wiki", tokens=256, ctx=32, prune_densest=[4, 16], progress=False)
+    names = [d["name"] for d in ours["dictionaries"]]
+    assert names == ["0-topk-64-k4", "0-topk-64-k4-pruned-4", "0-topk-64-k4-pruned-16"]
+    run_cli("eval", "--model", TINY, "--corpus", "wiki", "--tokens", 256, "--ctx", 32, "--sae", folder,
+            "--prune-densest", "4,16", "--json", tmp_path / "cli.json")
+    theirs = json.loads((tmp_path / "cli.json").read_text())
+    theirs["model"] = ours["model"]
+    assert without_paths(dict(ours)) == without_paths(theirs)
+    with pytest.raises(ValueError, match="prune_densest"):
+        saelab.evaluate(tiny, folder, corpus="wiki", tokens=64, ctx=32, prune_densest=[64], progress=False)

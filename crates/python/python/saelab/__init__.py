@@ -166,11 +166,14 @@ def evaluate(
     json: Optional[Path] = None,
     report: Optional[Path] = None,
     progress: bool = True,
+    prune_densest: Sequence[int] = (),
 ) -> EvalResults:
     """Every metric of METRICS.md (reconstruction, sparsity, spliced CE/KL, loss recovered,
     the random-perturbation baseline) for ``saes`` on the first ``tokens`` tokens of
     ``corpus``, as ``saelab eval``. ``saes`` is a dictionary, a folder, or a dict/list of them.
-    ``json`` writes the results (and ``report``, default ``report.html`` beside it)."""
+    ``json`` writes the results (and ``report``, default ``report.html`` beside it).
+    ``prune_densest=[16, 64]`` also evaluates each dictionary without its 16 (64) densest
+    latents, as entries ``NAME-pruned-16`` (``--prune-densest``)."""
     bars = _progress.Bars(progress)
     names = ("hook means", "eval")
     try:
@@ -180,6 +183,7 @@ def evaluate(
             hook=hook, json_path=None if json is None else fspath(json),
             report=None if report is None else fspath(report),
             progress=lambda p, done, total: bars.set(names[min(p, 2) - 1], done, total),
+            prune_densest=list(prune_densest),
         )
     finally:
         bars.close()

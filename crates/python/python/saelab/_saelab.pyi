@@ -175,4 +175,5 @@ def evaluate(
     json_path: Optional[_Path] = None,
     report: Optional[_Path] = None,
     progress: Optional[Callable[[int, int, int], None]] = None,
+    prune_densest: Sequence[int] = (),
 ) -> Dict[str, Any]: ...
