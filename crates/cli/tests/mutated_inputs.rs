@@ -164,8 +164,8 @@ fn sae_fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../sae/tests/fixtures/peers")
 }
 
-/// Every dictionary layout (SAELens, dictionary_learning `ae.pt`, sparsify, transcoders):
-/// load, then encode and decode a few rows.
+/// Every dictionary layout (SAELens, dictionary_learning `ae.pt`, sparsify, transcoders,
+/// SAELens's temporal SAEs): load, then encode and decode a few rows.
 #[test]
 fn dictionary_readers_survive_corrupt_files() {
     let mut panics = Vec::new();
@@ -188,6 +188,9 @@ fn dictionary_readers_survive_corrupt_files() {
                 if let Ok(sae) = saelab_sae::format::load_any(dir) {
                     let x = vec![0.25f32; 3 * sae.d_in()];
                     let _ = sae.forward(&x);
+                }
+                if let Ok(t) = saelab_sae::format::saelens_temporal::TemporalSae::load(dir) {
+                    let _ = t.forward(&vec![0.25f32; 3 * t.d_in]);
                 }
             },
         ));

@@ -6,6 +6,7 @@ pub mod atomic;
 pub mod dictionary_learning;
 pub mod json_cfg;
 pub mod saelens;
+pub mod saelens_temporal;
 pub mod sparsify;
 pub mod tensors;
 pub mod torch_file;

@@ -135,6 +135,13 @@ pub fn load(dir: &Path) -> Result<Sae> {
         None if v5 => "standard".to_string(),
         _ => cfg.string("architecture")?,
     };
+    if architecture == "temporal" {
+        return Err(cfg.field_error(
+            "architecture",
+            "= \"temporal\": a temporal SAE encodes whole windows, not single positions; \
+             read it with saelab_sae::format::saelens_temporal::TemporalSae",
+        ));
+    }
     let apply_b_dec_to_input = cfg.optional_bool("apply_b_dec_to_input")?.unwrap_or(true);
     cfg.check_normalization()?;
     // Transcoders: `<base>_transcoder` or `<base>_skip_transcoder`, predicting a hook of the
@@ -256,13 +263,13 @@ fn fold_decoder_norms(w: &mut SaeWeights) {
 }
 
 /// A parsed cfg.json with accessors whose errors name the file and the field.
-struct Cfg<'a> {
-    path: PathBuf,
-    obj: &'a Map<String, Value>,
+pub(super) struct Cfg<'a> {
+    pub(super) path: PathBuf,
+    pub(super) obj: &'a Map<String, Value>,
 }
 
 impl Cfg<'_> {
-    fn field_error(&self, field: &str, message: impl Into<String>) -> SaeError {
+    pub(super) fn field_error(&self, field: &str, message: impl Into<String>) -> SaeError {
         SaeError::CfgField {
             path: self.path.clone(),
             field: field.to_string(),
@@ -270,13 +277,13 @@ impl Cfg<'_> {
         }
     }
 
-    fn get(&self, field: &str) -> Result<&Value> {
+    pub(super) fn get(&self, field: &str) -> Result<&Value> {
         self.obj
             .get(field)
             .ok_or_else(|| self.field_error(field, "is missing"))
     }
 
-    fn positive(&self, field: &str) -> Result<usize> {
+    pub(super) fn positive(&self, field: &str) -> Result<usize> {
         let v = self.get(field)?;
         match v.as_u64() {
             Some(n) if n > 0 => usize::try_from(n)
@@ -285,14 +292,14 @@ impl Cfg<'_> {
         }
     }
 
-    fn string(&self, field: &str) -> Result<String> {
+    pub(super) fn string(&self, field: &str) -> Result<String> {
         let v = self.get(field)?;
         v.as_str()
             .map(str::to_string)
             .ok_or_else(|| self.field_error(field, format!("must be a string, found {v}")))
     }
 
-    fn optional_bool(&self, field: &str) -> Result<Option<bool>> {
+    pub(super) fn optional_bool(&self, field: &str) -> Result<Option<bool>> {
         match self.obj.get(field) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),

@@ -1,0 +1,326 @@
+//! SAELens's temporal SAEs (architecture `temporal`, arXiv 2511.01836), read from their
+//! folders and run on whole windows exactly as SAELens runs them. Each position's activation
+//! is split into a part predicted from earlier positions and a novel part:
+//!
+//! ```text
+//! x ← x·s − b_dec (b_dec only with apply_b_dec_to_input); r = x; z_pred = 0
+//! per attention layer:
+//!     z_in  = relu(λ r W_enc)                         λ = 1 / (4 d_in)
+//!     z_ctx = z_in shifted one position later (zeros first)
+//!     p     = relu(causal attention: queries from z_in, keys and values from z_ctx)
+//!     D     = p W_dec;  a = ⟨D, r⟩ / (‖D‖ + 1e-6)²    (per position)
+//!     z_pred += a p;  r −= a D
+//! z_novel = relu(λ r W_enc), its k largest kept (TopK) or all (ReLU)
+//! x̂ = ((z_novel + z_pred) W_dec + b_dec) / s         (b_dec unless tied without applying it)
+//! ```
+//!
+//! W_enc is W_decᵀ when the weights are tied. The attention has its own bottleneck
+//! (`d_sae / bottleneck_factor` wide for queries and keys, `d_sae` for values), `n_heads`
+//! heads, biases on every projection, and the usual 1/√(head width) scale.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::saelens::{Cfg, CFG_FILE, WEIGHTS_FILE};
+use super::tensors::TensorFile;
+use crate::error::{Result, SaeError};
+use crate::kernels::gemm::matmul_nn;
+
+/// One attention layer's projections, PyTorch's `[out, in]` weights.
+#[derive(Clone, Debug)]
+pub struct TemporalAttention {
+    pub k_w: Vec<f32>,
+    pub k_b: Vec<f32>,
+    pub q_w: Vec<f32>,
+    pub q_b: Vec<f32>,
+    pub v_w: Vec<f32>,
+    pub v_b: Vec<f32>,
+    pub o_w: Vec<f32>,
+    pub o_b: Vec<f32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TemporalSae {
+    pub d_in: usize,
+    pub d_sae: usize,
+    pub n_heads: usize,
+    /// Query and key width (`d_sae / bottleneck_factor`).
+    pub n_embds: usize,
+    /// `[d_sae, d_in]`.
+    pub w_dec: Vec<f32>,
+    /// `[d_in, d_sae]` (W_decᵀ when tied).
+    pub w_enc: Vec<f32>,
+    pub b_dec: Vec<f32>,
+    pub tied: bool,
+    pub apply_b_dec_to_input: bool,
+    /// TopK's k for the novel codes; `None`: ReLU.
+    pub k: Option<usize>,
+    /// `constant_scalar_rescale`'s factor (1 otherwise).
+    pub scale: f32,
+    pub layers: Vec<TemporalAttention>,
+}
+
+/// One window's codes and reconstruction, row-major per position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemporalOutput {
+    /// `[len, d_sae]`: the sparse codes of what is new at each position.
+    pub z_novel: Vec<f32>,
+    /// `[len, d_sae]`: the codes predicted from earlier positions.
+    pub z_pred: Vec<f32>,
+    /// `[len, d_in]`.
+    pub reconstruction: Vec<f32>,
+}
+
+impl TemporalSae {
+    /// Reads a SAELens folder whose cfg.json says `"architecture": "temporal"`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let cfg_path = dir.join(CFG_FILE);
+        let text = std::fs::read_to_string(&cfg_path).map_err(|e| SaeError::io(&cfg_path, e))?;
+        let value: Value = serde_json::from_str(&text).map_err(|e| SaeError::Json {
+            path: cfg_path.clone(),
+            cause: e,
+        })?;
+        let obj = value.as_object().ok_or_else(|| SaeError::CfgField {
+            path: cfg_path.clone(),
+            field: "(top level)".into(),
+            message: "must be a JSON object".into(),
+        })?;
+        let cfg = Cfg {
+            path: cfg_path.clone(),
+            obj,
+        };
+        let architecture = cfg.string("architecture")?;
+        if architecture != "temporal" {
+            return Err(cfg.field_error(
+                "architecture",
+                format!("= {architecture:?}: not a temporal SAE"),
+            ));
+        }
+        let d_in = cfg.positive("d_in")?;
+        let d_sae = cfg.positive("d_sae")?;
+        let n_heads = cfg.positive("n_heads")?;
+        let n_layers = cfg.positive("n_attn_layers")?;
+        let bottleneck = cfg.positive("bottleneck_factor")?;
+        if !d_sae.is_multiple_of(bottleneck * n_heads) {
+            return Err(cfg.field_error(
+                "bottleneck_factor",
+                format!(
+                    "× n_heads = {} does not divide d_sae = {d_sae}",
+                    bottleneck * n_heads
+                ),
+            ));
+        }
+        let tied = cfg.optional_bool("tied_weights")?.unwrap_or(true);
+        let apply_b_dec_to_input = cfg.optional_bool("apply_b_dec_to_input")?.unwrap_or(true);
+        let k = match cfg.obj.get("sae_diff_type").and_then(Value::as_str) {
+            Some("relu") => None,
+            Some("topk") | None => match cfg.obj.get("kval_topk") {
+                None | Some(Value::Null) => None,
+                Some(v) => match v.as_u64() {
+                    Some(k) if k > 0 && (k as usize) <= d_sae => Some(k as usize),
+                    _ => {
+                        return Err(
+                            cfg.field_error("kval_topk", format!("= {v} must be in 1..=d_sae"))
+                        )
+                    }
+                },
+            },
+            Some(other) => {
+                return Err(cfg.field_error(
+                    "sae_diff_type",
+                    format!("= {other:?} (expected \"topk\" or \"relu\")"),
+                ))
+            }
+        };
+        let scale = match cfg.obj.get("normalize_activations").and_then(Value::as_str) {
+            None | Some("none") => 1.0,
+            Some("constant_scalar_rescale") => cfg
+                .obj
+                .get("activation_normalization_factor")
+                .and_then(Value::as_f64)
+                .filter(|f| f.is_finite() && *f > 0.0)
+                .ok_or_else(|| {
+                    cfg.field_error(
+                        "activation_normalization_factor",
+                        "must be a positive number",
+                    )
+                })? as f32,
+            Some(other) => {
+                return Err(cfg.field_error(
+                    "normalize_activations",
+                    format!("= {other:?} is not supported for temporal SAEs here"),
+                ))
+            }
+        };
+
+        let file = TensorFile::open(&dir.join(WEIGHTS_FILE))?;
+        let w_dec = file.read("W_dec", &[d_sae, d_in])?;
+        let w_enc = match tied {
+            true => transpose(&w_dec, d_sae, d_in),
+            false => file.read("W_enc", &[d_in, d_sae])?,
+        };
+        let b_dec = file.read("b_dec", &[d_in])?;
+        let n_embds = d_sae / bottleneck;
+        let mut layers = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            let t =
+                |name: &str, shape: &[usize]| file.read(&format!("attn_layers.{i}.{name}"), shape);
+            layers.push(TemporalAttention {
+                k_w: t("k_ctx.weight", &[n_embds, d_sae])?,
+                k_b: t("k_ctx.bias", &[n_embds])?,
+                q_w: t("q_target.weight", &[n_embds, d_sae])?,
+                q_b: t("q_target.bias", &[n_embds])?,
+                v_w: t("v_ctx.weight", &[d_sae, d_sae])?,
+                v_b: t("v_ctx.bias", &[d_sae])?,
+                o_w: t("c_proj.weight", &[d_sae, d_sae])?,
+                o_b: t("c_proj.bias", &[d_sae])?,
+            });
+        }
+        Ok(TemporalSae {
+            d_in,
+            d_sae,
+            n_heads,
+            n_embds,
+            w_dec,
+            w_enc,
+            b_dec,
+            tied,
+            apply_b_dec_to_input,
+            k,
+            scale,
+            layers,
+        })
+    }
+
+    /// Runs one window `x` (`[len, d_in]`, positions in order).
+    pub fn forward(&self, x: &[f32]) -> Result<TemporalOutput> {
+        let (d, f) = (self.d_in, self.d_sae);
+        if x.is_empty() || !x.len().is_multiple_of(d) {
+            return Err(SaeError::Input(format!(
+                "a window of {} values is not whole rows of d_in = {d}",
+                x.len()
+            )));
+        }
+        let len = x.len() / d;
+        let lam = 1.0 / (4.0 * d as f32);
+        let mut r: Vec<f32> = x.iter().map(|v| v * self.scale).collect();
+        if self.apply_b_dec_to_input {
+            for row in r.chunks_mut(d) {
+                row.iter_mut().zip(&self.b_dec).for_each(|(v, b)| *v -= b);
+            }
+        }
+        let encode = |r: &[f32]| -> Vec<f32> {
+            let scaled: Vec<f32> = r.iter().map(|v| v * lam).collect();
+            let mut z = vec![0.0f32; len * f];
+            matmul_nn(&mut z, &scaled, &self.w_enc, len, d, f, false);
+            z.iter_mut().for_each(|v| *v = v.max(0.0));
+            z
+        };
+        let mut z_pred = vec![0.0f32; len * f];
+        for layer in &self.layers {
+            let z_in = encode(&r);
+            let p = self.attend(layer, &z_in, len);
+            let mut dz = vec![0.0f32; len * d];
+            matmul_nn(&mut dz, &p, &self.w_dec, len, f, d, false);
+            for t in 0..len {
+                let (dt, rt) = (&dz[t * d..(t + 1) * d], &mut r[t * d..(t + 1) * d]);
+                let n = dt.iter().map(|v| v * v).sum::<f32>().sqrt() + 1e-6;
+                let a = dt.iter().zip(rt.iter()).map(|(a, b)| a * b).sum::<f32>() / (n * n);
+                z_pred[t * f..(t + 1) * f]
+                    .iter_mut()
+                    .zip(&p[t * f..(t + 1) * f])
+                    .for_each(|(z, pv)| *z += a * pv);
+                rt.iter_mut().zip(dt).for_each(|(rv, dv)| *rv -= a * dv);
+            }
+        }
+        let mut z_novel = encode(&r);
+        if let Some(k) = self.k {
+            for row in z_novel.chunks_mut(f) {
+                keep_top_k(row, k);
+            }
+        }
+        let total: Vec<f32> = z_novel.iter().zip(&z_pred).map(|(a, b)| a + b).collect();
+        let mut reconstruction = vec![0.0f32; len * d];
+        matmul_nn(&mut reconstruction, &total, &self.w_dec, len, f, d, false);
+        let add_b_dec = !self.tied || self.apply_b_dec_to_input;
+        for row in reconstruction.chunks_mut(d) {
+            for (v, b) in row.iter_mut().zip(&self.b_dec) {
+                if add_b_dec {
+                    *v += b;
+                }
+                *v /= self.scale;
+            }
+        }
+        Ok(TemporalOutput {
+            z_novel,
+            z_pred,
+            reconstruction,
+        })
+    }
+
+    /// relu(c_proj(causal attention)): queries from `z_in` at t, keys and values from
+    /// `z_in` at t − 1 (a zero row before the first position), positions ≤ t.
+    fn attend(&self, l: &TemporalAttention, z_in: &[f32], len: usize) -> Vec<f32> {
+        let (f, e, h) = (self.d_sae, self.n_embds, self.n_heads);
+        let mut ctx = vec![0.0f32; len * f];
+        ctx[f..].copy_from_slice(&z_in[..(len - 1) * f]);
+        let project = |input: &[f32], w: &[f32], b: &[f32], out_dim: usize| -> Vec<f32> {
+            let mut out = vec![0.0f32; len * out_dim];
+            super::super::kernels::gemm::matmul_nt(&mut out, input, w, len, f, out_dim, false);
+            for row in out.chunks_mut(out_dim) {
+                row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv);
+            }
+            out
+        };
+        let k = project(&ctx, &l.k_w, &l.k_b, e);
+        let v = project(&ctx, &l.v_w, &l.v_b, f);
+        let q = project(z_in, &l.q_w, &l.q_b, e);
+        let (hk, hv) = (e / h, f / h);
+        let scale = 1.0 / (hk as f32).sqrt();
+        let mut heads = vec![0.0f32; len * f];
+        for head in 0..h {
+            for t in 0..len {
+                let qt = &q[t * e + head * hk..t * e + (head + 1) * hk];
+                let scores: Vec<f32> = (0..=t)
+                    .map(|s| {
+                        let ks = &k[s * e + head * hk..s * e + (head + 1) * hk];
+                        qt.iter().zip(ks).map(|(a, b)| a * b).sum::<f32>() * scale
+                    })
+                    .collect();
+                let m = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let w: Vec<f32> = scores.iter().map(|s| (s - m).exp()).collect();
+                let total: f32 = w.iter().sum();
+                let out = &mut heads[t * f + head * hv..t * f + (head + 1) * hv];
+                for (s, ws) in w.iter().enumerate() {
+                    let vs = &v[s * f + head * hv..s * f + (head + 1) * hv];
+                    out.iter_mut()
+                        .zip(vs)
+                        .for_each(|(o, x)| *o += ws / total * x);
+                }
+            }
+        }
+        let mut p = project(&heads, &l.o_w, &l.o_b, f);
+        p.iter_mut().for_each(|v| *v = v.max(0.0));
+        p
+    }
+}
+
+/// Zeroes all but the k largest values of `row` (ties: the lower index kept).
+fn keep_top_k(row: &mut [f32], k: usize) {
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    order.sort_by(|&a, &b| row[b].total_cmp(&row[a]).then(a.cmp(&b)));
+    for &j in &order[k.min(row.len())..] {
+        row[j] = 0.0;
+    }
+}
+
+fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0.0; v.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[c * rows + r] = v[r * cols + c];
+        }
+    }
+    out
+}
