@@ -600,7 +600,8 @@ fn densest(fires: &[u64], count: usize, positions: u64) -> Removal {
     }
 }
 
-fn batch_of(windows: &[Window]) -> Result<Batch> {
+/// One model batch of equal-length windows.
+pub fn batch_of(windows: &[Window]) -> Result<Batch> {
     let seq = windows[0].ids.len();
     let ids = windows.iter().flat_map(|w| w.ids.iter().copied()).collect();
     let mask = windows
@@ -622,14 +623,15 @@ fn spliced(x: &[f32], width: usize, splice: &[bool], row: impl Fn(usize) -> Vec<
 }
 
 /// The block an edited forward can restart from for this hook, if any.
-fn start_layer(hook: HookPoint) -> Option<usize> {
+pub fn start_layer(hook: HookPoint) -> Option<usize> {
     match hook {
         HookPoint::Block { layer, .. } => Some(layer),
         _ => None,
     }
 }
 
-fn resid_pre(layer: usize) -> HookPoint {
+/// `blocks.{layer}.hook_resid_pre`, where an edited forward restarts.
+pub fn resid_pre(layer: usize) -> HookPoint {
     HookPoint::Block {
         layer,
         site: BlockSite::ResidPre,

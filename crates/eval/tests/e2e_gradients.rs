@@ -16,6 +16,7 @@ use saelab_sae::kernels::select;
 use saelab_sae::train::objective::{
     forward_pre, loss_and_grads, DownstreamTerm, Objective, Path, Scratch,
 };
+use saelab_sae::weights::transpose;
 use saelab_sae::SaeWeights;
 
 const WINDOWS: usize = 2;
@@ -51,16 +52,6 @@ fn rel_err(ours: &[f32], reference: &[f32]) -> f64 {
     let den: f64 = reference.iter().map(|b| (*b as f64).powi(2)).sum();
     assert!(den > 0.0, "a zero reference gradient would prove nothing");
     (num / den).sqrt()
-}
-
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
 }
 
 fn check(arch: &str, loss: DownstreamLoss, name: &str) {

@@ -17,8 +17,9 @@ use saelab_data::windows::Window;
 use saelab_data::{windows, Corpus, CorpusOptions, Packing, WindowConfig};
 use saelab_eval::cross_entropy::{CleanDistributions, DownstreamLoss};
 use saelab_eval::downstream::SplicedLoss;
+use saelab_eval::evaluate::{batch_of, resid_pre, start_layer};
 use saelab_eval::positions::Positions;
-use saelab_model::{Batch, BlockSite, HookPoint, Hooks};
+use saelab_model::{HookPoint, Hooks};
 use saelab_sae::train::trainer::StepStats;
 use saelab_sae::{Dictionary, SaeSpec, Trainer};
 use serde::{Deserialize, Serialize};
@@ -230,19 +231,9 @@ fn e2e_step(
     cfg: &E2eConfig,
     trainers: &mut [Trainer],
 ) -> Result<Vec<StepStats>> {
-    let seq = chunk[0].ids.len();
-    let ids = chunk.iter().flat_map(|w| w.ids.iter().copied()).collect();
-    let mask = chunk.iter().flat_map(|w| w.mask.iter().copied()).collect();
-    let batch = Batch::from_parts(ids, mask, chunk.len(), seq)?;
+    let batch = batch_of(chunk)?;
     let positions = Positions::of(chunk, false);
-    let layer = match hook {
-        HookPoint::Block { layer, .. } => Some(layer),
-        _ => None,
-    };
-    let resid_pre = |layer| HookPoint::Block {
-        layer,
-        site: BlockSite::ResidPre,
-    };
+    let layer = start_layer(hook);
     let downstream = cfg.loss != E2eLoss::Mse;
     let mut reads = Hooks::capture([hook]);
     if downstream {

@@ -4,7 +4,7 @@
 //! scale has only the raw ratio, and the plot says so.
 
 use super::histogram::{APART_BAND, APART_WIDTH, APART_X};
-use super::{jitter, stride_for, Figure};
+use super::{jitter, per_latent_caption, stride_for, Figure};
 use crate::eval_file::DictionaryEval;
 use crate::format;
 use crate::svg::chart::Margin;
@@ -130,15 +130,7 @@ pub fn figure(d: &DictionaryEval, colour: &str, domain: (f64, f64)) -> Figure {
         colour_bar(&mut chart, c, bar_x, "b_enc");
     }
 
-    let mut caption = String::from("One point per latent");
-    if stride > 1 {
-        caption.push_str(&format!(
-            " (every {} latent: {} of {} drawn)",
-            format::ordinal(stride),
-            format::count(shown as u64),
-            format::count(all.len() as u64)
-        ));
-    }
+    let mut caption = per_latent_caption(stride, shown, all.len());
     caption.push_str(&units_note(d, scaled));
     caption.push_str(" Dead latents sit in the band at the left. ");
     caption.push_str(match colours {

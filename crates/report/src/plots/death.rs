@@ -4,7 +4,7 @@
 //! (never resampled) next to the other latents.
 
 use super::histogram::{APART_BAND, APART_WIDTH, APART_X};
-use super::{jitter, stride_for, Figure};
+use super::{jitter, per_latent_caption, stride_for, Figure};
 use crate::death::{Group, History, LatentSet, Trajectory, View, DEAD_WINDOW_SNAPSHOTS};
 use crate::format;
 use crate::svg::chart::{px, Margin};
@@ -422,15 +422,7 @@ pub fn view(h: &History, dictionary: &str, v: &View, axes: ViewAxes) -> Figure {
     let step = h.steps[v.snapshot];
     let tokens = h.tokens[v.snapshot];
     let window: u64 = h.window(v.snapshot).map(|s| h.interval_tokens[s]).sum();
-    let mut caption = String::from("One point per latent");
-    if stride > 1 {
-        caption.push_str(&format!(
-            " (every {} latent: {} of {} drawn)",
-            format::ordinal(stride),
-            format::count(shown as u64),
-            format::count(h.latents as u64)
-        ));
-    }
+    let mut caption = per_latent_caption(stride, shown, h.latents);
     caption.push_str(&format!(
         ". x: its firing density over the {} tokens up to this snapshot (dead band at the left: \
          no firing there). y: b_enc. Colour: D/E projection in METRICS.md's units (1: the \

@@ -25,6 +25,20 @@ pub fn stride_for(n: usize, max: usize) -> usize {
     n.div_ceil(max.max(1)).max(1)
 }
 
+/// The start of a per-latent scatter's caption, saying how many were drawn when subsampled.
+pub fn per_latent_caption(stride: usize, shown: usize, total: usize) -> String {
+    let mut caption = String::from("One point per latent");
+    if stride > 1 {
+        caption.push_str(&format!(
+            " (every {} latent: {} of {} drawn)",
+            crate::format::ordinal(stride),
+            crate::format::count(shown as u64),
+            crate::format::count(total as u64)
+        ));
+    }
+    caption
+}
+
 /// A number in [0, 1) that depends only on `i`: spreads dead latents across their band
 /// the same way on every render.
 pub fn jitter(i: usize) -> f64 {

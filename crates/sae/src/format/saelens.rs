@@ -111,20 +111,29 @@ fn cfg_json(sae: &Sae) -> Value {
     cfg
 }
 
-pub fn load(dir: &Path) -> Result<Sae> {
+/// The folder's cfg.json as a JSON object, with its path for errors.
+pub(super) fn read_cfg(dir: &Path) -> Result<(PathBuf, Map<String, Value>)> {
     let cfg_path = dir.join(CFG_FILE);
     let text = std::fs::read_to_string(&cfg_path).map_err(|e| SaeError::io(&cfg_path, e))?;
     let value: Value = serde_json::from_str(&text).map_err(|e| SaeError::Json {
         path: cfg_path.clone(),
         cause: e,
     })?;
-    let cfg = Cfg {
-        path: cfg_path.clone(),
-        obj: value.as_object().ok_or_else(|| SaeError::CfgField {
-            path: cfg_path.clone(),
+    match value {
+        Value::Object(obj) => Ok((cfg_path, obj)),
+        _ => Err(SaeError::CfgField {
+            path: cfg_path,
             field: "(top level)".into(),
             message: "must be a JSON object".into(),
-        })?,
+        }),
+    }
+}
+
+pub fn load(dir: &Path) -> Result<Sae> {
+    let (cfg_path, obj) = read_cfg(dir)?;
+    let cfg = Cfg {
+        path: cfg_path.clone(),
+        obj: &obj,
     };
     // v6 nests the model and hook under `metadata`; v5 keeps them at the top level.
     let v5 = !cfg.obj.contains_key("metadata");

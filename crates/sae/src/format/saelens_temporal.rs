@@ -22,10 +22,11 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::saelens::{Cfg, CFG_FILE, WEIGHTS_FILE};
+use super::saelens::{read_cfg, Cfg, WEIGHTS_FILE};
 use super::tensors::TensorFile;
 use crate::error::{Result, SaeError};
-use crate::kernels::gemm::matmul_nn;
+use crate::kernels::gemm::{matmul_nn, matmul_nt};
+use crate::weights::transpose;
 
 /// One attention layer's projections, PyTorch's `[out, in]` weights.
 #[derive(Clone, Debug)]
@@ -75,21 +76,8 @@ pub struct TemporalOutput {
 impl TemporalSae {
     /// Reads a SAELens folder whose cfg.json says `"architecture": "temporal"`.
     pub fn load(dir: &Path) -> Result<Self> {
-        let cfg_path = dir.join(CFG_FILE);
-        let text = std::fs::read_to_string(&cfg_path).map_err(|e| SaeError::io(&cfg_path, e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|e| SaeError::Json {
-            path: cfg_path.clone(),
-            cause: e,
-        })?;
-        let obj = value.as_object().ok_or_else(|| SaeError::CfgField {
-            path: cfg_path.clone(),
-            field: "(top level)".into(),
-            message: "must be a JSON object".into(),
-        })?;
-        let cfg = Cfg {
-            path: cfg_path.clone(),
-            obj,
-        };
+        let (path, obj) = read_cfg(dir)?;
+        let cfg = Cfg { path, obj: &obj };
         let architecture = cfg.string("architecture")?;
         if architecture != "temporal" {
             return Err(cfg.field_error(
@@ -267,7 +255,7 @@ impl TemporalSae {
         ctx[f..].copy_from_slice(&z_in[..(len - 1) * f]);
         let project = |input: &[f32], w: &[f32], b: &[f32], out_dim: usize| -> Vec<f32> {
             let mut out = vec![0.0f32; len * out_dim];
-            super::super::kernels::gemm::matmul_nt(&mut out, input, w, len, f, out_dim, false);
+            matmul_nt(&mut out, input, w, len, f, out_dim, false);
             for row in out.chunks_mut(out_dim) {
                 row.iter_mut().zip(b).for_each(|(v, bv)| *v += bv);
             }
@@ -313,14 +301,4 @@ fn keep_top_k(row: &mut [f32], k: usize) {
     for &j in &order[k.min(row.len())..] {
         row[j] = 0.0;
     }
-}
-
-fn transpose(v: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0.0; v.len()];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[c * rows + r] = v[r * cols + c];
-        }
-    }
-    out
 }
