@@ -8,6 +8,7 @@
 
 pub mod baseline;
 pub mod baseline_ica;
+pub mod contextual;
 pub mod dictionary;
 pub mod error;
 pub mod features;

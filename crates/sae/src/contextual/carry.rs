@@ -1,0 +1,1 @@
+//! (The carry design: next slice.)
