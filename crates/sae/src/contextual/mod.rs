@@ -5,6 +5,7 @@
 //! Both train on whole windows, row-major `[windows · len, d_in]`, positions in order.
 
 pub mod carry;
+pub mod carry_train;
 pub mod temporal_train;
 
 use serde::Serialize;

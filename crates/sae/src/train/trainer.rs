@@ -636,7 +636,7 @@ fn scaled(v: &[f32], s: f32) -> Vec<f32> {
 }
 
 /// The scale s with E‖s·x‖² = d over `rows` rows of `x`.
-fn unit_scale(x: &[f32], rows: usize, d: usize, what: &str) -> Result<f32> {
+pub(crate) fn unit_scale(x: &[f32], rows: usize, d: usize, what: &str) -> Result<f32> {
     let mean_sq = sum_f64(rows, |t| {
         let r = &x[t * d..(t + 1) * d];
         dot(r, r) as f64
@@ -650,7 +650,7 @@ fn unit_scale(x: &[f32], rows: usize, d: usize, what: &str) -> Result<f32> {
 }
 
 /// Σ_t ‖x_t − μ‖² with μ the batch mean.
-fn total_variance(x: &[f32], d: usize) -> f64 {
+pub(crate) fn total_variance(x: &[f32], d: usize) -> f64 {
     let rows = x.len() / d;
     let mut mu = sum_rows(x, d);
     mu.iter_mut().for_each(|v| *v /= rows as f32);
