@@ -357,7 +357,7 @@ impl Cfg<'_> {
         Ok(k)
     }
 
-    fn metadata(&self) -> Result<Metadata> {
+    pub(super) fn metadata(&self) -> Result<Metadata> {
         serde_json::from_value(self.get("metadata")?.clone())
             .map_err(|e| self.field_error("metadata", format!("is not valid: {e}")))
     }

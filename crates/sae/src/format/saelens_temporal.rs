@@ -17,13 +17,18 @@
 //! W_enc is W_decᵀ when the weights are tied. The attention has its own bottleneck
 //! (`d_sae / bottleneck_factor` wide for queries and keys, `d_sae` for values), `n_heads`
 //! heads, biases on every projection, and the usual 1/√(head width) scale.
+//!
+//! [`TemporalSae::save`] writes the folder SAELens's `SAE.load_from_disk` reads back as a
+//! `TemporalSAE` (`reference/temporal_saelens_roundtrip.py` checks it does, and runs it).
 
 use std::path::Path;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::saelens::{read_cfg, Cfg, WEIGHTS_FILE};
-use super::tensors::TensorFile;
+use super::atomic::write_atomic;
+use super::saelens::{read_cfg, Cfg, CFG_FILE, WEIGHTS_FILE};
+use super::tensors::{to_bytes, TensorFile};
+use crate::dictionary::Metadata;
 use crate::error::{Result, SaeError};
 use crate::kernels::gemm::{matmul_nn, matmul_nt};
 use crate::weights::transpose;
@@ -60,6 +65,25 @@ pub struct TemporalSae {
     /// `constant_scalar_rescale`'s factor (1 otherwise).
     pub scale: f32,
     pub layers: Vec<TemporalAttention>,
+    /// cfg.json's `metadata` (model, hook, SAELens versions), written back unchanged.
+    pub metadata: Metadata,
+}
+
+/// The SAELens release whose temporal layout saelab writes (and is checked against).
+pub const TEMPORAL_SAELENS_VERSION: &str = "6.54.12";
+
+/// Metadata for a temporal SAE saelab made: the SAELens version of the layout, nothing
+/// else known yet.
+pub fn temporal_metadata() -> Metadata {
+    let mut m = Metadata {
+        sae_lens_version: Some(TEMPORAL_SAELENS_VERSION.to_string()),
+        ..Metadata::default()
+    };
+    m.extra.insert(
+        "sae_lens_training_version".into(),
+        json!(TEMPORAL_SAELENS_VERSION),
+    );
+    m
 }
 
 /// One window's codes and reconstruction, row-major per position.
@@ -142,6 +166,11 @@ impl TemporalSae {
             }
         };
 
+        let metadata = match cfg.obj.get("metadata") {
+            None | Some(Value::Null) => temporal_metadata(),
+            Some(_) => cfg.metadata()?,
+        };
+
         let file = TensorFile::open(&dir.join(WEIGHTS_FILE))?;
         let w_dec = file.read("W_dec", &[d_sae, d_in])?;
         let w_enc = match tied {
@@ -178,6 +207,165 @@ impl TemporalSae {
             k,
             scale,
             layers,
+            metadata,
+        })
+    }
+
+    /// `d_sae / n_embds`, cfg.json's `bottleneck_factor`.
+    pub fn bottleneck_factor(&self) -> usize {
+        self.d_sae / self.n_embds.max(1)
+    }
+
+    /// Checks that the fields describe one SAE SAELens can build: widths that divide as its
+    /// attention needs, every tensor of its shape, finite values, a positive scale, W_enc
+    /// equal to W_decᵀ when tied (only W_dec is saved then). Errors name the field.
+    pub fn check(&self) -> Result<()> {
+        let (d, f, e, h) = (self.d_in, self.d_sae, self.n_embds, self.n_heads);
+        for (field, v) in [("d_in", d), ("d_sae", f), ("n_heads", h), ("n_embds", e)] {
+            if v == 0 {
+                return Err(SaeError::config(field, "must be positive"));
+            }
+        }
+        if !f.is_multiple_of(e) || !e.is_multiple_of(h) {
+            return Err(SaeError::config(
+                "n_embds",
+                format!(
+                    "= {e} must divide d_sae = {f} (bottleneck_factor = d_sae / n_embds) and be \
+                     a multiple of n_heads = {h}"
+                ),
+            ));
+        }
+        if self.layers.is_empty() {
+            return Err(SaeError::config(
+                "layers",
+                "is empty: a temporal SAE has at least one attention layer",
+            ));
+        }
+        if let Some(k) = self.k {
+            if k == 0 || k > f {
+                return Err(SaeError::config(
+                    "k",
+                    format!("= {k} must be in 1..=d_sae = {f}"),
+                ));
+            }
+        }
+        if !(self.scale.is_finite() && self.scale > 0.0) {
+            return Err(SaeError::config(
+                "scale",
+                format!("= {} must be a positive number", self.scale),
+            ));
+        }
+        let mut tensors: Vec<(&'static str, &[f32], usize)> = vec![
+            ("w_dec", &self.w_dec, f * d),
+            ("w_enc", &self.w_enc, d * f),
+            ("b_dec", &self.b_dec, d),
+        ];
+        for l in &self.layers {
+            tensors.extend([
+                ("layers.k_w", &l.k_w[..], e * f),
+                ("layers.k_b", &l.k_b[..], e),
+                ("layers.q_w", &l.q_w[..], e * f),
+                ("layers.q_b", &l.q_b[..], e),
+                ("layers.v_w", &l.v_w[..], f * f),
+                ("layers.v_b", &l.v_b[..], f),
+                ("layers.o_w", &l.o_w[..], f * f),
+                ("layers.o_b", &l.o_b[..], f),
+            ]);
+        }
+        for (field, values, len) in tensors {
+            if values.len() != len {
+                return Err(SaeError::config(
+                    field,
+                    format!("has {} values, expected {len}", values.len()),
+                ));
+            }
+            if values.iter().any(|v| !v.is_finite()) {
+                return Err(SaeError::config(field, "holds a non-finite value"));
+            }
+        }
+        if self.tied && self.w_enc != transpose(&self.w_dec, f, d) {
+            return Err(SaeError::config(
+                "w_enc",
+                "differs from w_decᵀ although the weights are tied (only W_dec is saved)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the SAELens folder (`cfg.json`, `sae_weights.safetensors`) that
+    /// `SAE.load_from_disk` reads as this `TemporalSAE`: W_enc only when untied (SAELens's
+    /// tied model has no such parameter and refuses extra tensors), the scale as
+    /// `constant_scalar_rescale` when it is not 1. Each file is written whole and renamed
+    /// into place, cfg.json last.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        self.check()?;
+        let (d, f, e) = (self.d_in, self.d_sae, self.n_embds);
+        std::fs::create_dir_all(dir).map_err(|err| SaeError::io(dir, err))?;
+        let names: Vec<[String; 8]> = (0..self.layers.len())
+            .map(|i| {
+                ["k_ctx", "q_target", "v_ctx", "c_proj"]
+                    .into_iter()
+                    .flat_map(|p| ["weight", "bias"].map(|w| format!("attn_layers.{i}.{p}.{w}")))
+                    .collect::<Vec<_>>()
+                    .try_into()
+                    .expect("four projections of two tensors each")
+            })
+            .collect();
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
+            ("W_dec", vec![f, d], &self.w_dec),
+            ("b_dec", vec![d], &self.b_dec),
+        ];
+        if !self.tied {
+            tensors.push(("W_enc", vec![d, f], &self.w_enc));
+        }
+        for (l, n) in self.layers.iter().zip(&names) {
+            tensors.extend([
+                (n[0].as_str(), vec![e, f], &l.k_w[..]),
+                (n[1].as_str(), vec![e], &l.k_b[..]),
+                (n[2].as_str(), vec![e, f], &l.q_w[..]),
+                (n[3].as_str(), vec![e], &l.q_b[..]),
+                (n[4].as_str(), vec![f, f], &l.v_w[..]),
+                (n[5].as_str(), vec![f], &l.v_b[..]),
+                (n[6].as_str(), vec![f, f], &l.o_w[..]),
+                (n[7].as_str(), vec![f], &l.o_b[..]),
+            ]);
+        }
+        let weights_path = dir.join(WEIGHTS_FILE);
+        write_atomic(&weights_path, &to_bytes(&weights_path, &tensors)?)?;
+
+        let cfg_path = dir.join(CFG_FILE);
+        let text =
+            serde_json::to_string_pretty(&self.cfg_json()).map_err(|cause| SaeError::Json {
+                path: cfg_path.clone(),
+                cause,
+            })?;
+        // cfg.json last: a folder with a cfg.json has its weights.
+        write_atomic(&cfg_path, text.as_bytes())
+    }
+
+    /// The fields SAELens's `TemporalSAEConfig.to_dict` writes, with the same values.
+    fn cfg_json(&self) -> Value {
+        let rescaled = self.scale != 1.0;
+        // The shortest decimal that reads back as this f32 (0.1, not 0.10000000149011612):
+        // SAELens multiplies float32 inputs by it, rounding it to the same f32.
+        let factor: f64 = self.scale.to_string().parse().unwrap_or(self.scale as f64);
+        json!({
+            "d_in": self.d_in,
+            "d_sae": self.d_sae,
+            "dtype": "float32",
+            "device": "cpu",
+            "apply_b_dec_to_input": self.apply_b_dec_to_input,
+            "normalize_activations": if rescaled { "constant_scalar_rescale" } else { "none" },
+            "reshape_activations": "none",
+            "metadata": serde_json::to_value(&self.metadata).unwrap_or(Value::Null),
+            "n_heads": self.n_heads,
+            "n_attn_layers": self.layers.len(),
+            "bottleneck_factor": self.bottleneck_factor(),
+            "sae_diff_type": if self.k.is_some() { "topk" } else { "relu" },
+            "kval_topk": self.k,
+            "tied_weights": self.tied,
+            "activation_normalization_factor": factor,
+            "architecture": "temporal",
         })
     }
 
