@@ -385,18 +385,24 @@ pub(crate) fn reconstruct(w: &SaeWeights, trace: &CarryTrace) -> Vec<f32> {
 }
 
 impl CarryTrace {
-    /// Share of the reconstruction carried by the context path: Σ‖W_decᵀ c_t‖² /
-    /// Σ(‖W_decᵀ c_t‖² + ‖W_decᵀ Δ_t‖²).
-    pub fn context_share(&self, w_dec: &[f32], d: usize) -> f64 {
-        let norms = |f: &SparseFeatures| -> f64 {
+    /// Σ‖W_decᵀ c_t‖² and Σ‖W_decᵀ Δ_t‖²: the energy of the carried and the new parts.
+    pub fn context_energy(&self, w_dec: &[f32], d: usize) -> (f64, f64) {
+        let energy = |f: &SparseFeatures| -> f64 {
             let mut out = vec![0.0f32; f.rows * d];
             decode(f, None, w_dec, d, None, &mut out);
             out.par_chunks(d).map(|r| dot(r, r) as f64).sum()
         };
-        let (ctx, new) = (norms(&self.carried), norms(&self.onsets));
-        match ctx + new {
-            0.0 => 0.0,
-            total => ctx / total,
+        (energy(&self.carried), energy(&self.onsets))
+    }
+
+    /// Share of the reconstruction carried by the context path: Σ‖W_decᵀ c_t‖² /
+    /// Σ(‖W_decᵀ c_t‖² + ‖W_decᵀ Δ_t‖²).
+    pub fn context_share(&self, w_dec: &[f32], d: usize) -> f64 {
+        let (ctx, new) = self.context_energy(w_dec, d);
+        if ctx + new > 0.0 {
+            ctx / (ctx + new)
+        } else {
+            0.0
         }
     }
 

@@ -2,11 +2,13 @@
 //! property of a region of text need not be paid for again at every position (seed 001).
 //! Two designs: [`carry`] (saelab's own: per-latent states that hold until an onset changes
 //! them) and [`temporal_train`] (the temporal SAE as published and as SAELens stores it).
-//! Both train on whole windows, row-major `[windows · len, d_in]`, positions in order.
+//! [`window`] runs either, and per-position dictionaries, over whole windows for the
+//! evaluation and the features scan. Both train on whole windows, row-major `[windows · len, d_in]`, positions in order.
 
 pub mod carry;
 pub mod carry_train;
 pub mod temporal_train;
+pub mod window;
 
 use serde::Serialize;
 

@@ -1,0 +1,192 @@
+//! Dictionaries run over whole windows: the one interface the evaluation, the features scan
+//! and the run driver use for contextual dictionaries (carry, temporal) and per-position
+//! ones alike (each row encoded alone), so that every metric is computed the same way for
+//! both.
+
+use std::path::Path;
+
+use rayon::prelude::*;
+
+use super::carry::{CarrySae, CARRY_ARCHITECTURE};
+use crate::dictionary::{Dictionary, Sae};
+use crate::error::{Result, SaeError};
+use crate::features::SparseFeatures;
+use crate::format::json_cfg::{read_json, JsonCfg};
+use crate::format::saelens::CFG_FILE;
+use crate::format::saelens_temporal::TemporalSae;
+use crate::kernels::gemm::matmul_nn;
+use crate::kernels::vector::dot;
+
+/// Whole windows `[windows · len, d_in]` through a dictionary.
+#[derive(Clone, Debug)]
+pub struct WindowForward {
+    /// What each position pays for: the onsets (carry), the novel codes (temporal), the
+    /// features (per-position dictionaries). L0 counts these.
+    pub paid: SparseFeatures,
+    /// What is on at each position: the codes the decoder reads (carried + onsets for carry,
+    /// novel + predicted for temporal; the features for per-position dictionaries).
+    /// Persistence and top examples read these.
+    pub codes: SparseFeatures,
+    /// `[rows, d_in]`, in the input's units.
+    pub reconstruction: Vec<f32>,
+    /// Σ‖r_ctx‖² and Σ‖r_new‖²: the decoded context and new parts (biases left out); zero
+    /// for a per-position dictionary.
+    pub context_energy: (f64, f64),
+}
+
+impl WindowForward {
+    /// Σ‖r_ctx‖² / Σ(‖r_ctx‖² + ‖r_new‖²): the share of the reconstruction carried by the
+    /// context path.
+    pub fn context_share(&self) -> f64 {
+        let (ctx, new) = self.context_energy;
+        if ctx + new > 0.0 {
+            ctx / (ctx + new)
+        } else {
+            0.0
+        }
+    }
+}
+
+pub trait WindowDictionary: Send + Sync {
+    fn d_in(&self) -> usize;
+    fn d_sae(&self) -> usize;
+    /// `"carry"`, `"temporal"` or the per-position architecture's SAELens name.
+    fn architecture(&self) -> String;
+    /// Runs `x` as whole windows of `len` positions, each causally.
+    fn run_windows(&self, x: &[f32], len: usize) -> Result<WindowForward>;
+    /// The decoder rows `[d_sae, d_in]`: the latents' directions (for logit lens, cosines;
+    /// a temporal SAE's are in its rescaled units).
+    fn decoder(&self) -> &[f32];
+    fn save(&self, dir: &Path) -> Result<()>;
+}
+
+fn whole_windows(x: &[f32], len: usize, d: usize) -> Result<usize> {
+    if len == 0 || x.is_empty() || !x.len().is_multiple_of(len * d) {
+        return Err(SaeError::Input(format!(
+            "{} values are not whole windows of {len} positions × d_in {d}",
+            x.len()
+        )));
+    }
+    Ok(x.len() / (len * d))
+}
+
+impl WindowDictionary for Sae {
+    fn d_in(&self) -> usize {
+        self.weights.d_in
+    }
+    fn d_sae(&self) -> usize {
+        self.weights.d_sae
+    }
+    fn architecture(&self) -> String {
+        self.activation.saelens_name().to_string()
+    }
+    fn run_windows(&self, x: &[f32], len: usize) -> Result<WindowForward> {
+        whole_windows(x, len, self.weights.d_in)?;
+        let out = self.forward(x)?;
+        Ok(WindowForward {
+            paid: out.features.clone(),
+            codes: out.features,
+            reconstruction: out.reconstruction,
+            context_energy: (0.0, 0.0),
+        })
+    }
+    fn decoder(&self) -> &[f32] {
+        &self.weights.w_dec
+    }
+    fn save(&self, dir: &Path) -> Result<()> {
+        Dictionary::save(self, dir)
+    }
+}
+
+impl WindowDictionary for CarrySae {
+    fn d_in(&self) -> usize {
+        self.weights.d_in
+    }
+    fn d_sae(&self) -> usize {
+        self.weights.d_sae
+    }
+    fn architecture(&self) -> String {
+        CARRY_ARCHITECTURE.to_string()
+    }
+    fn run_windows(&self, x: &[f32], len: usize) -> Result<WindowForward> {
+        let trace = self.run(x, len)?;
+        let reconstruction = self.reconstruct(&trace);
+        let context_energy = trace.context_energy(&self.weights.w_dec, self.weights.d_in);
+        Ok(WindowForward {
+            paid: trace.onsets,
+            codes: trace.codes,
+            reconstruction,
+            context_energy,
+        })
+    }
+    fn decoder(&self) -> &[f32] {
+        &self.weights.w_dec
+    }
+    fn save(&self, dir: &Path) -> Result<()> {
+        CarrySae::save(self, dir)
+    }
+}
+
+impl WindowDictionary for TemporalSae {
+    fn d_in(&self) -> usize {
+        self.d_in
+    }
+    fn d_sae(&self) -> usize {
+        self.d_sae
+    }
+    fn architecture(&self) -> String {
+        "temporal".to_string()
+    }
+    fn run_windows(&self, x: &[f32], len: usize) -> Result<WindowForward> {
+        let (d, f) = (self.d_in, self.d_sae);
+        let windows = whole_windows(x, len, d)?;
+        let outs = (0..windows)
+            .into_par_iter()
+            .map(|b| self.forward(&x[b * len * d..(b + 1) * len * d]))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = windows * len;
+        let novel: Vec<f32> = outs
+            .iter()
+            .flat_map(|o| o.z_novel.iter().copied())
+            .collect();
+        let pred: Vec<f32> = outs.iter().flat_map(|o| o.z_pred.iter().copied()).collect();
+        let total: Vec<f32> = novel.iter().zip(&pred).map(|(a, b)| a + b).collect();
+        // The decoded parts in the input's units (the decoder reads training units).
+        let energy = |z: &[f32]| -> f64 {
+            let mut r = vec![0.0f32; rows * d];
+            matmul_nn(&mut r, z, &self.w_dec, rows, f, d, false);
+            let s2 = (self.scale as f64).powi(2);
+            r.par_chunks(d).map(|row| dot(row, row) as f64).sum::<f64>() / s2
+        };
+        Ok(WindowForward {
+            paid: SparseFeatures::from_dense(&novel, rows, f),
+            codes: SparseFeatures::from_dense(&total, rows, f),
+            reconstruction: outs.into_iter().flat_map(|o| o.reconstruction).collect(),
+            context_energy: (energy(&pred), energy(&novel)),
+        })
+    }
+    fn decoder(&self) -> &[f32] {
+        &self.w_dec
+    }
+    fn save(&self, dir: &Path) -> Result<()> {
+        TemporalSae::save(self, dir)
+    }
+}
+
+/// Any dictionary folder saelab reads, as a window dictionary: carry and temporal folders by
+/// their cfg.json's `architecture`, everything else through the per-position readers.
+pub fn load_window_dictionary(dir: &Path) -> Result<Box<dyn WindowDictionary>> {
+    let cfg_path = dir.join(CFG_FILE);
+    if cfg_path.is_file() {
+        let value = read_json(&cfg_path)?;
+        let cfg = JsonCfg::root(&cfg_path, &value)?;
+        if cfg.contains("architecture") {
+            match cfg.string("architecture")? {
+                CARRY_ARCHITECTURE => return Ok(Box::new(CarrySae::load(dir)?)),
+                "temporal" => return Ok(Box::new(TemporalSae::load(dir)?)),
+                _ => {}
+            }
+        }
+    }
+    Ok(Box::new(crate::format::load_any(dir)?))
+}
