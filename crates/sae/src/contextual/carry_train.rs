@@ -17,10 +17,13 @@
 //! constant to the gradient; so are the selection (which k latents, as in every TopK) and
 //! the floor below which a carried code is dropped. λ is kept in [0, 1] after each step.
 
+use std::path::Path;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::carry::{reconstruct, run, CarrySae, CarryTrace};
+use super::state::{self, Stored};
 use super::ContextStepStats;
 use crate::error::{Result, SaeError};
 use crate::kernels::sparse::{decode, entry_dots, ByLatent};
@@ -262,9 +265,74 @@ impl CarryTrainer {
         }
     }
 
-    pub fn steps_done(&self) -> u64 {
+    pub fn steps(&self) -> u64 {
         self.step
     }
+
+    /// Writes the whole state into `dir` (see [`super::state`]).
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        let (d, f) = (self.cfg.d_in, self.cfg.d_sae);
+        let w = &self.weights;
+        let values: [(&str, Vec<usize>, &[f32]); 5] = [
+            ("w_enc_t", vec![f, d], &w.w_enc_t),
+            ("b_enc", vec![f], &w.b_enc),
+            ("w_dec", vec![f, d], &w.w_dec),
+            ("b_dec", vec![d], &w.b_dec),
+            ("decay", vec![f], &self.decay),
+        ];
+        let stored: Vec<Stored> = values
+            .into_iter()
+            .zip(&self.opt)
+            .map(|((name, shape, value), adam)| Stored {
+                name,
+                shape,
+                value,
+                adam,
+            })
+            .collect();
+        let scalars = CarryScalars {
+            config: self.cfg.clone(),
+            step: self.step,
+            input_scale: self.input_scale,
+            started: self.started,
+        };
+        state::save(dir, &stored, &scalars)
+    }
+
+    /// The trainer saved in `dir`; `cfg` must be the config it was saved with.
+    pub fn load_checkpoint(cfg: CarryConfig, dir: &Path) -> Result<Self> {
+        let scalars: CarryScalars = state::read_scalars(dir)?;
+        if scalars.config != cfg {
+            return Err(SaeError::Input(format!(
+                "{}: the checkpoint was trained with another config ({:?}) than this run's ({:?})",
+                dir.display(),
+                scalars.config,
+                cfg
+            )));
+        }
+        let mut t = CarryTrainer::new(cfg)?;
+        let (d, f) = (t.cfg.d_in, t.cfg.d_sae);
+        let file = state::open(dir)?;
+        let w = &mut t.weights;
+        let [o0, o1, o2, o3, o4] = &mut t.opt;
+        state::read_param(&file, "w_enc_t", &[f, d], &mut w.w_enc_t, o0)?;
+        state::read_param(&file, "b_enc", &[f], &mut w.b_enc, o1)?;
+        state::read_param(&file, "w_dec", &[f, d], &mut w.w_dec, o2)?;
+        state::read_param(&file, "b_dec", &[d], &mut w.b_dec, o3)?;
+        state::read_param(&file, "decay", &[f], &mut t.decay, o4)?;
+        t.step = scalars.step;
+        t.input_scale = scalars.input_scale;
+        t.started = scalars.started;
+        Ok(t)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CarryScalars {
+    config: CarryConfig,
+    step: u64,
+    input_scale: f32,
+    started: bool,
 }
 
 /// ∂L/∂(weights) and ∂L/∂λ from g_t = ∂L/∂x̂_t (`[rows, d_in]`).

@@ -7,6 +7,7 @@
 
 pub mod carry;
 pub mod carry_train;
+pub mod state;
 pub mod temporal_train;
 pub mod window;
 

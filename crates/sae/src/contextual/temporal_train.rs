@@ -22,6 +22,7 @@
 
 use candle_core::{DType, Device, Tensor, Var, D};
 
+use super::state::{self, Stored};
 use super::ContextStepStats;
 use crate::error::{Result, SaeError};
 use crate::format::saelens_temporal::{temporal_metadata, TemporalAttention, TemporalSae};
@@ -30,7 +31,7 @@ use crate::train::adam::{Adam, AdamStep};
 use crate::weights::transpose;
 
 /// A temporal SAE to train: SAELens's architecture fields, then the optimiser's.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TemporalConfig {
     pub d_in: usize,
     pub d_sae: usize,
@@ -317,6 +318,47 @@ impl TemporalTrainer {
             input_scale: Some(sae.scale),
             step: 0,
         })
+    }
+
+    /// Writes the whole state into `dir` (see [`super::state`]).
+    pub fn save_checkpoint(&self, dir: &std::path::Path) -> Result<()> {
+        let stored: Vec<Stored> = self
+            .params
+            .iter()
+            .map(|p| Stored {
+                name: &p.name,
+                shape: p.shape.clone(),
+                value: &p.value,
+                adam: &p.adam,
+            })
+            .collect();
+        let scalars = TemporalScalars {
+            config: self.cfg.clone(),
+            step: self.step,
+            input_scale: self.input_scale,
+        };
+        state::save(dir, &stored, &scalars)
+    }
+
+    /// The trainer saved in `dir`; `cfg` must be the config it was saved with.
+    pub fn load_checkpoint(cfg: TemporalConfig, dir: &std::path::Path) -> Result<Self> {
+        let scalars: TemporalScalars = state::read_scalars(dir)?;
+        if scalars.config != cfg {
+            return Err(SaeError::Input(format!(
+                "{}: the checkpoint was trained with another config ({:?}) than this run's ({:?})",
+                dir.display(),
+                scalars.config,
+                cfg
+            )));
+        }
+        let mut t = TemporalTrainer::new(cfg)?;
+        let file = state::open(dir)?;
+        for p in &mut t.params {
+            state::read_param(&file, &p.name, &p.shape, &mut p.value, &mut p.adam)?;
+        }
+        t.step = scalars.step;
+        t.input_scale = scalars.input_scale;
+        Ok(t)
     }
 
     pub fn config(&self) -> &TemporalConfig {
@@ -714,4 +756,11 @@ fn unit_scale(x: &[f32], d: usize) -> Result<f32> {
         ));
     }
     Ok((d as f64 / mean_sq).sqrt() as f32)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TemporalScalars {
+    config: TemporalConfig,
+    step: u64,
+    input_scale: Option<f32>,
 }

@@ -5,8 +5,8 @@ use rayon::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct Adam {
-    pub(super) m: Vec<f32>,
-    pub(super) v: Vec<f32>,
+    pub(crate) m: Vec<f32>,
+    pub(crate) v: Vec<f32>,
 }
 
 #[derive(Clone, Copy, Debug)]
