@@ -18,6 +18,7 @@ mod sae_arg;
 mod serve;
 mod steer;
 mod train;
+mod train_contextual;
 mod train_e2e;
 
 #[global_allocator]
@@ -85,6 +86,10 @@ enum Command {
     /// reconstruction spliced in, from scratch or from a trained dictionary.
     #[command(name = "train-e2e")]
     TrainE2e(train_e2e::Args),
+    /// Train contextual dictionaries (carry, temporal) on whole windows of a cache, beside
+    /// per-position dictionaries on the same windows.
+    #[command(name = "train-contextual")]
+    TrainContextual(train_contextual::Args),
     /// Evaluate dictionaries: reconstruction, sparsity, spliced CE/KL and baselines.
     Eval(eval::Args),
     /// Build a feature database: examples, logit lens, nearest features (browse with serve).
@@ -169,6 +174,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Harvest(args) => harvest::run(args)?,
         Command::Train(args) => train::run(args)?,
         Command::TrainE2e(args) => train_e2e::run(args)?,
+        Command::TrainContextual(args) => train_contextual::run(args)?,
         Command::Eval(args) => eval::run(args)?,
         Command::Features(args) => features::run(args)?,
         Command::Report(args) => report::run(args)?,

@@ -124,6 +124,7 @@ pub fn run(args: Args) -> Result<()> {
             Err(Interrupted {
                 step,
                 out: args.out.clone(),
+                command: "train",
             }
             .into())
         }
@@ -138,13 +139,13 @@ pub fn run(args: Args) -> Result<()> {
 
 /// Progress bars for the replay to a checkpoint and for the steps.
 #[derive(Default)]
-struct Bars {
+pub(crate) struct Bars {
     replay: Option<Progress>,
     train: Option<Progress>,
 }
 
 impl Bars {
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(bar) = self.train.take() {
             bar.finish();
         }
@@ -185,16 +186,19 @@ impl Observer for Bars {
 /// (128 + SIGINT) so that `saelab train … && saelab eval …` stops without a `final/` folder.
 #[derive(Debug)]
 pub struct Interrupted {
-    step: u64,
-    out: PathBuf,
+    pub(crate) step: u64,
+    pub(crate) out: PathBuf,
+    /// The command that continues it (`train`, `train-contextual`).
+    pub(crate) command: &'static str,
 }
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "interrupted at step {} (checkpoint saved); continue with: saelab train --out {} --resume",
+            "interrupted at step {} (checkpoint saved); continue with: saelab {} --out {} --resume",
             self.step,
+            self.command,
             self.out.display()
         )
     }

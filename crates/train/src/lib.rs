@@ -32,6 +32,8 @@
 
 pub mod baselines;
 pub mod config;
+pub mod contextual;
+pub mod contextual_spec;
 pub mod e2e;
 pub mod files;
 pub mod folder;
