@@ -2,6 +2,7 @@
 //! `saelab bench cache`: how fast a harvested activation cache reads back.
 //! `saelab bench features`: the feature scan against the bare forward and encode.
 //! `saelab bench batches`: a cache's training batches as `.npy`, for reference trainers.
+//! `saelab bench contextual`: contextual training steps against the window length.
 
 use std::time::Instant;
 
@@ -53,6 +54,9 @@ pub enum Bench {
     /// Writes the token batches `saelab train` would draw from a cache to an f16 `.npy`,
     /// for running another trainer on the same batches.
     Batches(crate::bench_batches::Args),
+    /// Training steps of contextual (carry, temporal) and per-position dictionaries on the
+    /// same synthetic windows, at several window lengths.
+    Contextual(crate::bench_contextual::Args),
 }
 
 pub fn run(b: Bench) -> Result<()> {
@@ -73,6 +77,7 @@ pub fn run(b: Bench) -> Result<()> {
         } => crate::bench_cache::run(&cache, batch, buffer_mib, !no_verify),
         Bench::Features(args) => crate::bench_features::run(args),
         Bench::Batches(args) => crate::bench_batches::run(args),
+        Bench::Contextual(args) => crate::bench_contextual::run(args),
     }
 }
 

@@ -4,6 +4,7 @@ mod activations;
 mod bench;
 mod bench_batches;
 mod bench_cache;
+mod bench_contextual;
 mod bench_features;
 mod corpus;
 mod corpus_arg;

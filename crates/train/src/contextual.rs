@@ -83,7 +83,6 @@ pub fn train_contextual(
     observer: &mut dyn Observer,
     interrupt: &AtomicBool,
 ) -> Result<ContextOutcome> {
-    let _lock;
     let resume = matches!(start, ContextStart::Resume);
     let cfg = match start {
         ContextStart::Resume => {
@@ -91,23 +90,11 @@ pub fn train_contextual(
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!("--resume: {} (is --out a run folder?)", path.display())
             })?;
-            _lock = folder::lock(out, "--out")?;
             serde_json::from_str::<RunFile>(&text)
                 .with_context(|| format!("{}", path.display()))?
                 .run
         }
-        ContextStart::Fresh(cfg) => {
-            check(&cfg)?;
-            folder::create(out, "--out")?;
-            _lock = folder::lock(out, "--out")?;
-            if out.join(CONFIG).exists() {
-                bail!(
-                    "--out {} already holds a run: continue it with --resume, or choose another folder",
-                    out.display()
-                );
-            }
-            *cfg
-        }
+        ContextStart::Fresh(cfg) => *cfg,
     };
     check(&cfg)?;
     let run = run_config(&cfg, out)?;
@@ -144,6 +131,17 @@ pub fn train_contextual(
         bail!("--sae: the name `{}` is used by two dictionaries", w[0]);
     }
 
+    // Everything is checked before the folder is made: a refused run leaves nothing.
+    if !resume {
+        folder::create(out, "--out")?;
+    }
+    let _lock = folder::lock(out, "--out")?;
+    if !resume && out.join(CONFIG).exists() {
+        bail!(
+            "--out {} already holds a run: continue it with --resume, or choose another folder",
+            out.display()
+        );
+    }
     let checkpoints = out.join("checkpoints");
     let (mut trainers, done) = match resume.then(|| latest(&checkpoints)).flatten() {
         Some((step, dir)) => {
