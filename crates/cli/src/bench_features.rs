@@ -51,7 +51,7 @@ pub fn run(args: Args) -> Result<()> {
                 name: d.name,
                 path: d.path,
                 hook: d.hook,
-                sae: d.sae,
+                sae: d.sae.into(),
             })
             .collect())
     };

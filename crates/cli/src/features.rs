@@ -15,7 +15,7 @@ use saelab_sae::Dictionary;
 use crate::corpus_arg::CorpusArg;
 use crate::features_export::{self, ExportArgs};
 use crate::progress::Progress;
-use crate::sae_arg::load_dictionaries;
+use crate::sae_arg::load_any_dictionaries;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
@@ -126,7 +126,7 @@ fn scan(args: &Args) -> Result<()> {
     check_args(args)?;
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
     let cfg = &loaded.model.cfg;
-    let dictionaries = load_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
+    let dictionaries = load_any_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
         .into_iter()
         .map(|d| ScanDictionary {
             name: d.name,
