@@ -10,7 +10,6 @@ use anyhow::{bail, Context, Result};
 use saelab_data::{windows, Packing, WindowConfig};
 use saelab_interp::build::{build_database, BuildOptions, Provenance, Source, Stage};
 use saelab_interp::scan::{ContextSpan, ScanDictionary, ScanOptions};
-use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::features_export::{self, ExportArgs};
@@ -29,7 +28,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "corpus")]
     cache: Option<PathBuf>,
     /// A dictionary folder, optionally named: `NAME=DIR`. Repeat for several; one forward
-    /// (or cache read) serves them all, on one hook or several.
+    /// (or cache read) serves them all, on one hook or several. A contextual folder (carry,
+    /// temporal) runs over each window whole; its examples show the codes that are on.
     #[arg(long, required_unless_present_any = ["export", "proxies"])]
     sae: Vec<String>,
     /// The hook for dictionaries whose files do not name one (overrides them).

@@ -1,6 +1,8 @@
-//! `saelab eval` on contextual dictionaries: carry and temporal folders are read by their
-//! cfg.json's architecture, evaluated beside a per-position one, and their results carry the
-//! context share and persistence; settings that do not apply are refused clearly.
+//! `saelab eval` and `saelab features` on contextual dictionaries: carry and temporal
+//! folders are read by their cfg.json's architecture, evaluated beside a per-position one,
+//! and their results carry the context share and persistence; their feature database
+//! records the codes that are on, and the browser says so; settings that do not apply are
+//! refused clearly.
 
 mod common;
 
@@ -131,4 +133,56 @@ fn what_does_not_apply_to_a_contextual_dictionary_is_refused() {
     assert!(!o.status.success());
     assert!(err.contains("cfg.json") && err.contains('k'), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn a_carry_folder_builds_a_feature_database_the_browser_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = save_carry(&tmp.path().join("carry"), Some(TINY_HOOK));
+    let corpus = tmp.path().join("corpus.txt");
+    let text: String = (0..30)
+        .map(|i| format!("{i}. The river runs to the sea, and the road follows the river.\n\n"))
+        .collect();
+    std::fs::write(&corpus, text).unwrap();
+    let db = tmp.path().join("features.db");
+    let o = saelab()
+        .args(["features", "--model", &tiny_llama(), "--corpus"])
+        .arg(&corpus)
+        .args(["--ctx", "16", "--tokens", "200", "--ablate-top", "1"])
+        .args(["--sae", &format!("carry={c}"), "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let (architecture, l0): (String, f64) = conn
+        .query_row(
+            "SELECT architecture, l0 FROM dictionaries WHERE name = 'carry'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(architecture, "carry");
+    // Codes on, carried ones included: more than the 3 onsets paid for per position.
+    assert!(l0 > 3.0, "l0 {l0}");
+    let feature: i64 = conn
+        .query_row(
+            "SELECT feature FROM examples WHERE kind = 'top' ORDER BY value DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+
+    let mut options = saelab_serve::Options::new(&db);
+    options.port = 0;
+    let server = saelab_serve::Server::bind(&options).expect("the server starts");
+    let addr = server.local_addr().unwrap();
+    std::thread::spawn(move || server.run());
+    let page = saelab_serve::client::get(addr, &format!("/d/carry/f/{feature}")).unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("A contextual (carry) dictionary"),
+        "{}",
+        page.body
+    );
 }
