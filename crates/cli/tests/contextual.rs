@@ -112,7 +112,7 @@ fn what_does_not_apply_to_a_contextual_dictionary_is_refused() {
 
     // No hook named, and none given.
     let bare = save_carry(&tmp.path().join("bare"), None);
-    let o = eval(&[bare.clone()], &[], &json);
+    let o = eval(std::slice::from_ref(&bare), &[], &json);
     let err = stderr(&o);
     assert!(!o.status.success());
     assert!(err.contains("--hook") && err.contains(&bare), "{err}");

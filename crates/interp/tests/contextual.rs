@@ -223,11 +223,13 @@ fn examples_show_the_codes_that_are_on() {
         );
 
         // Top-1 is the codes' largest value at a counted position, for every feature.
-        for f in 0..d.d_sae() {
-            let best = (0..scanned.len() * CTX)
-                .filter(|&r| counted(r / CTX, r % CTX))
-                .map(|r| codes[r][f])
-                .fold(0.0f32, f32::max);
+        let mut largest = vec![0.0f32; d.d_sae()];
+        for r in (0..scanned.len() * CTX).filter(|&r| counted(r / CTX, r % CTX)) {
+            for (l, &v) in largest.iter_mut().zip(&codes[r]) {
+                *l = l.max(v);
+            }
+        }
+        for (f, &best) in largest.iter().enumerate() {
             let top: Option<f64> = db
                 .query_row(
                     "SELECT e.value FROM examples e JOIN dictionaries d ON d.id = e.dict \
