@@ -13,6 +13,7 @@ use saelab_interp::build::{
 };
 use saelab_interp::scan::limit::{next_chunk, FirstTokens};
 use saelab_interp::scan::ScanDictionary;
+use saelab_sae::contextual::window::AnyDictionary;
 use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
@@ -51,7 +52,7 @@ pub fn run(args: Args) -> Result<()> {
                 name: d.name,
                 path: d.path,
                 hook: d.hook,
-                sae: d.sae,
+                sae: d.sae.into(),
             })
             .collect())
     };
@@ -95,7 +96,15 @@ pub fn run(args: Args) -> Result<()> {
                 .iter()
                 .flat_map(|w| w.hooks[h].iter().copied())
                 .collect();
-            std::hint::black_box(d.sae.encode(&x)?);
+            // What the scan computes: features, or a contextual dictionary's window run.
+            match &d.sae {
+                AnyDictionary::PerPosition(sae) => {
+                    std::hint::black_box(sae.encode(&x)?);
+                }
+                AnyDictionary::Contextual(c) => {
+                    std::hint::black_box(c.run_windows(&x, chunk[0].ids.len())?);
+                }
+            }
         }
     }
     let bare = start.elapsed().as_secs_f64();

@@ -11,7 +11,7 @@ use saelab_eval::{evaluate, pruned_copies, EvalDictionary, EvalOptions};
 
 use crate::corpus_arg::CorpusArg;
 use crate::progress::Progress;
-use crate::sae_arg::load_dictionaries;
+use crate::sae_arg::load_any_dictionaries;
 use crate::ModelArg;
 use saelab_train::write_atomic;
 
@@ -21,8 +21,9 @@ pub struct Args {
     model: ModelArg,
     #[command(flatten)]
     corpus: CorpusArg,
-    /// A dictionary folder (SAELens, dictionary_learning or sparsify), optionally named:
-    /// `NAME=DIR`. Repeat for several; one forward serves all dictionaries of a hook.
+    /// A dictionary folder (SAELens, dictionary_learning or sparsify, or a contextual one:
+    /// carry, temporal), optionally named: `NAME=DIR`. Repeat for several; one forward
+    /// serves all dictionaries of a hook.
     #[arg(long, required = true)]
     sae: Vec<String>,
     /// The hook to evaluate at, for dictionaries whose files do not say (overrides them).
@@ -77,7 +78,7 @@ pub fn run(args: Args) -> Result<()> {
     let loaded = saelab_model::load(args.model.model.as_deref()).context("--model")?;
     let cfg = &loaded.model.cfg;
     let mut dictionaries = Vec::new();
-    for d in load_dictionaries(&args.sae, args.hook.as_deref(), cfg)? {
+    for d in load_any_dictionaries(&args.sae, args.hook.as_deref(), cfg)? {
         let entry = EvalDictionary {
             // A transcoder is compared and spliced at its output hook.
             input_hook: d.out_hook.map(|_| d.hook),
@@ -87,7 +88,8 @@ pub fn run(args: Args) -> Result<()> {
             sae: d.sae,
             prune: None,
         };
-        let pruned = pruned_copies(&entry, &args.prune_densest, "--prune-densest")?;
+        let pruned = pruned_copies(&entry, &args.prune_densest, "--prune-densest")
+            .with_context(|| format!("--sae {}", entry.path))?;
         dictionaries.push(entry);
         dictionaries.extend(pruned);
     }
@@ -225,6 +227,23 @@ fn print_summary(r: &saelab_eval::EvalResults, seconds: f64) {
             d.downstream.loss_recovered,
             100.0 - d.sparsity.alive_pct
         );
+    }
+    for d in &r.dictionaries {
+        if let Some(c) = &d.contextual {
+            let p = &c.persistence;
+            let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            println!(
+                "{}: context share {:.3}, codes on {:.1} per position (l0 counts those paid \
+                 for), P(stay) median {} and run median {} over {} latents firing {}+ times",
+                d.name,
+                c.context_share,
+                c.l0_on,
+                show(p.p_stay_median),
+                show(p.mean_run_median),
+                p.latents,
+                p.min_fires
+            );
+        }
     }
     println!(
         "dead latents judged over the first {} tokens",

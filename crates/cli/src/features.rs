@@ -10,12 +10,11 @@ use anyhow::{bail, Context, Result};
 use saelab_data::{windows, Packing, WindowConfig};
 use saelab_interp::build::{build_database, BuildOptions, Provenance, Source, Stage};
 use saelab_interp::scan::{ContextSpan, ScanDictionary, ScanOptions};
-use saelab_sae::Dictionary;
 
 use crate::corpus_arg::CorpusArg;
 use crate::features_export::{self, ExportArgs};
 use crate::progress::Progress;
-use crate::sae_arg::load_dictionaries;
+use crate::sae_arg::load_any_dictionaries;
 use crate::ModelArg;
 
 #[derive(clap::Args)]
@@ -29,7 +28,8 @@ pub struct Args {
     #[arg(long, conflicts_with = "corpus")]
     cache: Option<PathBuf>,
     /// A dictionary folder, optionally named: `NAME=DIR`. Repeat for several; one forward
-    /// (or cache read) serves them all, on one hook or several.
+    /// (or cache read) serves them all, on one hook or several. A contextual folder (carry,
+    /// temporal) runs over each window whole; its examples show the codes that are on.
     #[arg(long, required_unless_present_any = ["export", "proxies"])]
     sae: Vec<String>,
     /// The hook for dictionaries whose files do not name one (overrides them).
@@ -126,7 +126,7 @@ fn scan(args: &Args) -> Result<()> {
     check_args(args)?;
     let loaded = Arc::new(saelab_model::load(args.model.model.as_deref()).context("--model")?);
     let cfg = &loaded.model.cfg;
-    let dictionaries = load_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
+    let dictionaries = load_any_dictionaries(&args.sae, args.hook.as_deref(), cfg)?
         .into_iter()
         .map(|d| ScanDictionary {
             name: d.name,

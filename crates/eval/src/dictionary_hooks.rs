@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use saelab_model::{HookPoint, ModelConfig};
+use saelab_sae::contextual::window::AnyDictionary;
 use saelab_sae::{Dictionary, Sae};
 
 /// The hook `sae` reads and, for a transcoder, the hook it predicts. `override_hook` is the
@@ -22,6 +23,26 @@ pub fn dictionary_hooks(
         return Ok((input, Some(output)));
     }
     let hook = match (override_hook, sae.metadata().hook_name.as_deref()) {
+        (Some(h), _) => h,
+        (None, Some(name)) => HookPoint::parse(name, cfg).context("its hook_name")?,
+        (None, None) => bail!("the dictionary does not name its hook; pass {flag}"),
+    };
+    Ok((hook, None))
+}
+
+/// [`dictionary_hooks`] for a per-position or a contextual dictionary. A contextual one
+/// reads and writes one hook: `override_hook`, else its metadata's `hook_name`.
+pub fn any_dictionary_hooks(
+    d: &AnyDictionary,
+    dir: Option<&Path>,
+    override_hook: Option<HookPoint>,
+    cfg: &ModelConfig,
+    flag: &str,
+) -> Result<(HookPoint, Option<HookPoint>)> {
+    if let AnyDictionary::PerPosition(sae) = d {
+        return dictionary_hooks(sae, dir, override_hook, cfg, flag);
+    }
+    let hook = match (override_hook, d.metadata().hook_name.as_deref()) {
         (Some(h), _) => h,
         (None, Some(name)) => HookPoint::parse(name, cfg).context("its hook_name")?,
         (None, None) => bail!("the dictionary does not name its hook; pass {flag}"),

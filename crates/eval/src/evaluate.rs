@@ -5,23 +5,32 @@
 //! Two passes over the windows: the first measures each hook's mean (the mean-ablation value)
 //! and the firing counts that choose a pruned dictionary's removed latents; the second
 //! everything else.
+//!
+//! A contextual dictionary (carry, temporal) runs over each batch's windows whole and in
+//! order (`run_windows`, rows window-major as the hook's activations are), so each position
+//! sees only its window's earlier positions; its reconstruction is then measured and spliced
+//! at the same positions as a per-position dictionary's.
+
+use std::borrow::Cow;
 
 use candle_core::Tensor;
 use saelab_data::windows::Window;
 use saelab_model::{Batch, BlockSite, HookPoint, Hooks, Transformer};
+use saelab_sae::contextual::window::AnyDictionary;
 use saelab_sae::rng::SplitMix64;
-use saelab_sae::{Dictionary, Sae};
+use saelab_sae::{Dictionary, SaeWeights, SparseFeatures};
 
 use crate::cross_entropy::{CeSums, CleanDistributions};
 use crate::error::{EvalError, Result};
-use crate::geometry::{de_projection_raw, de_projection_scaled, decoder_norms, mcs};
+use crate::geometry::{de_projection, de_projection_raw, de_projection_scaled, decoder_norms, mcs};
 use crate::histogram::{mean, median};
+use crate::persistence::{persistence, summarize, Persistence, SUMMARY_MIN_FIRES};
 use crate::perturbation::random_perturbation;
 use crate::positions::{count, Positions};
 use crate::reconstruction::{ReconstructionSums, SquaredNormSums};
 use crate::results::{
-    DictionaryResults, Downstream, EvalParams, EvalResults, GeometrySummary, HookResults, Latents,
-    Pruned, FORMAT, VERSION,
+    Contextual, DictionaryResults, Downstream, EvalParams, EvalResults, GeometrySummary,
+    HookResults, Latents, Pruned, FORMAT, VERSION,
 };
 use crate::sparsity::SparsitySums;
 
@@ -33,7 +42,8 @@ pub struct EvalDictionary {
     pub hook: HookPoint,
     /// A transcoder's input hook (upstream of `hook`, so read from the clean forward).
     pub input_hook: Option<HookPoint>,
-    pub sae: Sae,
+    /// A per-position dictionary (`Sae`, `.into()`) or a contextual one.
+    pub sae: AnyDictionary,
     /// Latents to remove before decoding; `None` evaluates the whole dictionary.
     pub prune: Option<Prune>,
 }
@@ -54,7 +64,21 @@ pub fn pruned_copies(
     counts: &[usize],
     flag: &str,
 ) -> Result<Vec<EvalDictionary>> {
-    let d_sae = d.sae.d_sae();
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(sae) = d.sae.per_position() else {
+        return Err(EvalError::invalid(
+            flag,
+            format!(
+                "dictionary `{}` is a {} dictionary, whose codes carry along the window: \
+                 pruning applies to per-position dictionaries only",
+                d.name,
+                d.sae.architecture()
+            ),
+        ));
+    };
+    let d_sae = sae.d_sae();
     let mut out: Vec<EvalDictionary> = Vec::new();
     for &n in counts {
         if n == 0 || n >= d_sae {
@@ -75,7 +99,7 @@ pub fn pruned_copies(
             path: d.path.clone(),
             hook: d.hook,
             input_hook: d.input_hook,
-            sae: d.sae.clone(),
+            sae: sae.clone().into(),
             prune: Some(Prune::Densest(n)),
         });
     }
@@ -133,6 +157,45 @@ struct DictionarySums {
     sparsity: SparsitySums,
     spliced: CeSums,
     random: CeSums,
+    /// A contextual dictionary's context path and persistence.
+    context: Option<ContextSums>,
+}
+
+/// Running sums of a contextual dictionary's window runs.
+struct ContextSums {
+    /// Σ‖r_ctx‖², Σ‖r_new‖² over every position run.
+    energy: (f64, f64),
+    /// Codes on, summed over the measured positions.
+    on: u64,
+    /// Per latent, over the measured positions of whole windows.
+    persistence: Vec<Persistence>,
+}
+
+impl ContextSums {
+    fn new(d_sae: usize) -> Self {
+        ContextSums {
+            energy: (0.0, 0.0),
+            on: 0,
+            persistence: vec![Persistence::default(); d_sae],
+        }
+    }
+
+    /// One batch's codes (`[windows · len]` rows) at the measured positions.
+    fn add(&mut self, codes: &SparseFeatures, measured: &[bool], len: usize) {
+        let on = SparseFeatures::from_row_fn(codes.rows, codes.d_sae, |r, idx, val| {
+            if measured[r] {
+                let (i, v) = codes.row(r);
+                for (&j, &a) in i.iter().zip(v).filter(|(_, a)| **a != 0.0) {
+                    idx.push(j);
+                    val.push(a);
+                }
+            }
+        });
+        self.on += on.nnz() as u64;
+        for (sum, p) in self.persistence.iter_mut().zip(persistence(&on, len)) {
+            sum.add(&p);
+        }
+    }
 }
 
 /// Running sums for the model alone at one hook.
@@ -163,6 +226,19 @@ pub fn evaluate(
             sparsity: SparsitySums::new(d.sae.d_sae(), options.dead_window),
             spliced: CeSums::default(),
             random: CeSums::default(),
+            context: d
+                .sae
+                .is_contextual()
+                .then(|| ContextSums::new(d.sae.d_sae())),
+        })
+        .collect();
+    // The weights geometry and MCS read: a per-position dictionary's own, a contextual
+    // one's directions in the input's units.
+    let geometries: Vec<Cow<SaeWeights>> = dictionaries
+        .iter()
+        .map(|d| match &d.sae {
+            AnyDictionary::PerPosition(sae) => Cow::Borrowed(&sae.weights),
+            AnyDictionary::Contextual(c) => Cow::Owned(c.geometry()),
         })
         .collect();
     let mut hook_sums: Vec<HookSums> = hooks.iter().map(|_| HookSums::default()).collect();
@@ -172,7 +248,8 @@ pub fn evaluate(
     for chunk in windows.chunks(options.batch_windows) {
         let batch = batch_of(chunk)?;
         let positions = Positions::of(chunk, options.include_special);
-        let first_row = (done * chunk[0].ids.len()) as u64;
+        let len = chunk[0].ids.len();
+        let first_row = (done * len) as u64;
 
         let mut reads = Hooks::default().with_logits();
         for &h in &hooks {
@@ -226,15 +303,31 @@ pub fn evaluate(
                     sums.add_batch(input, &positions.measured);
                 }
                 let input = input.as_deref().unwrap_or(&x);
-                let forward = match removal {
-                    Some(r) => d.sae.forward_pruned(input, &r.mask)?,
-                    None => d.sae.forward(input)?,
+                // x̂, and the features L0 counts (a contextual dictionary's paid codes).
+                let (x_hat, features) = match &d.sae {
+                    AnyDictionary::PerPosition(sae) => {
+                        let forward = match removal {
+                            Some(r) => sae.forward_pruned(input, &r.mask)?,
+                            None => sae.forward(input)?,
+                        };
+                        (forward.reconstruction, forward.features)
+                    }
+                    AnyDictionary::Contextual(c) => {
+                        // The hook's rows are window-major, positions in order: whole
+                        // windows of `len`.
+                        let run = c.run_windows(input, len)?;
+                        if let Some(context) = &mut sums.context {
+                            context.energy.0 += run.context_energy.0;
+                            context.energy.1 += run.context_energy.1;
+                            context.add(&run.codes, &positions.measured, len);
+                        }
+                        (run.reconstruction, run.paid)
+                    }
                 };
-                let x_hat = &forward.reconstruction;
+                let x_hat = &x_hat;
                 sums.reconstruction
                     .add_batch(&x, x_hat, &positions.measured);
-                sums.sparsity
-                    .add_batch(&forward.features, &positions.measured);
+                sums.sparsity.add_batch(&features, &positions.measured);
                 let row = |t: usize| &x_hat[t * width..(t + 1) * width];
                 sums.spliced
                     .add(score(spliced(&x, width, &positions.splice, |t| {
@@ -272,17 +365,22 @@ pub fn evaluate(
         .iter()
         .zip(&dict_sums)
         .zip(&removals)
-        .map(|((d, s), removal)| {
+        .zip(&geometries)
+        .map(|(((d, s), removal), geometry)| {
             let h = &hook_results[hooks.iter().position(|&p| p == d.hook).expect("listed")];
-            dictionary_results(d, s, h, removal.as_ref())
+            dictionary_results(d, s, h, removal.as_ref(), geometry)
         })
         .collect();
     // A pruned dictionary has its source's decoder: no pairs of its own.
+    let whole: Vec<usize> = (0..dictionaries.len())
+        .filter(|&i| dictionaries[i].prune.is_none())
+        .collect();
     let mut pairs = Vec::new();
-    for a in dictionaries.iter().filter(|d| d.prune.is_none()) {
-        for b in dictionaries.iter().filter(|d| d.prune.is_none()) {
+    for &i in &whole {
+        for &j in &whole {
+            let (a, b) = (&dictionaries[i], &dictionaries[j]);
             if a.name != b.name && a.sae.d_in() == b.sae.d_in() {
-                pairs.push(mcs(&a.name, &a.sae.weights, &b.name, &b.sae.weights));
+                pairs.push(mcs(&a.name, &geometries[i], &b.name, &geometries[j]));
             }
         }
     }
@@ -327,17 +425,41 @@ fn dictionary_results(
     s: &DictionarySums,
     h: &HookResults,
     removal: Option<&Removal>,
+    geometry: &SaeWeights,
 ) -> DictionaryResults {
     let (ce_spliced, kl) = (s.spliced.mean_ce(), s.spliced.mean_kl());
-    let w = &d.sae.weights;
     // E‖x‖² of the dictionary's input over the positions measured (METRICS.md: s² = d / E‖x‖²).
     let input_mean_sq_norm = match &s.transcoder_input {
         Some(input) => input.mean(),
         None => s.reconstruction.mean_sq_norm(),
     };
-    let de_raw = de_projection_raw(&d.sae);
+    let (de_raw, norms, b_enc) = match &d.sae {
+        AnyDictionary::PerPosition(sae) => {
+            let w = &sae.weights;
+            // A gated dictionary has no b_enc (its encoder bias is the gate's, b_gate).
+            let b_enc = (sae.architecture() != "gated")
+                .then(|| w.b_enc.iter().map(|&b| b as f64).collect());
+            (de_projection_raw(sae), decoder_norms(w), b_enc)
+        }
+        // Already in the input's units; a temporal SAE has no encoder bias, and a carry
+        // dictionary's reads the residual its carried codes leave.
+        AnyDictionary::Contextual(_) => (de_projection(geometry), decoder_norms(geometry), None),
+    };
     let de = de_projection_scaled(&de_raw, d.sae.d_in(), input_mean_sq_norm);
-    let norms = decoder_norms(w);
+    let contextual = s.context.as_ref().map(|c| {
+        let (ctx, new) = c.energy;
+        Contextual {
+            context_share: if ctx + new > 0.0 {
+                ctx / (ctx + new)
+            } else {
+                0.0
+            },
+            context_energy: ctx,
+            new_energy: new,
+            l0_on: c.on as f64 / s.reconstruction.tokens().max(1) as f64,
+            persistence: summarize(&c.persistence, SUMMARY_MIN_FIRES),
+        }
+    });
     DictionaryResults {
         name: d.name.clone(),
         path: d.path.clone(),
@@ -374,9 +496,7 @@ fn dictionary_results(
             de_projection: de,
             de_projection_raw: de_raw,
             decoder_norm: norms,
-            // A gated dictionary has no b_enc (its encoder bias is the gate's, b_gate).
-            b_enc: (d.sae.architecture() != "gated")
-                .then(|| w.b_enc.iter().map(|&b| b as f64).collect()),
+            b_enc,
         },
         pruned: removal.map(|r| Pruned {
             by: "density".into(),
@@ -385,6 +505,7 @@ fn dictionary_results(
             density_positions: r.positions,
             removed: r.latents.clone(),
         }),
+        contextual,
     }
 }
 
@@ -432,10 +553,19 @@ fn check_inputs(
                 });
             }
         }
-        if d.input_hook.is_some() != d.sae.transcoder.is_some() {
+        let transcoder = d.sae.per_position().is_some_and(|s| s.transcoder.is_some());
+        if d.input_hook.is_some() != transcoder {
             return Err(EvalError::Dictionary {
                 dictionary: d.path.clone(),
                 message: "a transcoder needs an input hook, and only a transcoder takes one".into(),
+            });
+        }
+        if let (Some(_), AnyDictionary::Contextual(_)) = (d.prune, &d.sae) {
+            return Err(EvalError::Dictionary {
+                dictionary: d.path.clone(),
+                message: "pruning applies to per-position dictionaries only, not to a \
+                          contextual one"
+                    .into(),
             });
         }
         if let Some(Prune::Densest(n)) = d.prune {
@@ -509,7 +639,7 @@ fn first_pass(
             d.prune?;
             let same = counted.iter().position(|&j| {
                 let e = &dictionaries[j];
-                input_of(e) == input_of(d) && e.sae == d.sae
+                input_of(e) == input_of(d) && e.sae.per_position() == d.sae.per_position()
             });
             Some(same.unwrap_or_else(|| {
                 counted.push(i);
@@ -546,8 +676,12 @@ fn first_pass(
         }
         for (&i, fires) in counted.iter().zip(fires.iter_mut()) {
             let d = &dictionaries[i];
+            // `check_inputs` lets only per-position dictionaries be pruned.
+            let Some(sae) = d.sae.per_position() else {
+                continue;
+            };
             let x = flat(out.get(input_of(d)).expect("hook was read"))?;
-            let features = d.sae.encode(&x)?;
+            let features = sae.encode(&x)?;
             // As `SparsitySums` counts a firing: a nonzero activation at a measured position.
             for (t, _) in positions.measured.iter().enumerate().filter(|(_, m)| **m) {
                 let (idx, val) = features.row(t);

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::geometry::Mcs;
+use crate::persistence::PersistenceSummary;
 use crate::reconstruction::ReconstructionMetrics;
 use crate::sparsity::SparsityMetrics;
 
@@ -73,6 +74,29 @@ pub struct DictionaryResults {
     /// Set when latents were removed before decoding (`--prune-densest`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pruned: Option<Pruned>,
+    /// Set for a contextual dictionary (carry, temporal), whose codes look back along the
+    /// window. Its `sparsity` counts what each position pays for (onsets, novel codes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contextual: Option<Contextual>,
+}
+
+/// What a contextual dictionary's context path did over the evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Contextual {
+    /// Σ‖r_ctx‖² / Σ(‖r_ctx‖² + ‖r_new‖²): the share of the decoded reconstruction (biases
+    /// left out) carried by the context path (carried codes, predicted codes).
+    pub context_share: f64,
+    /// Σ‖r_ctx‖² and Σ‖r_new‖², in the input's units squared. Summed over every position of
+    /// the evaluated windows: the dictionary runs over whole windows, start tokens and
+    /// padding included, as the model does.
+    pub context_energy: f64,
+    pub new_energy: f64,
+    /// Mean number of codes on per measured position (what the decoder reads), beside
+    /// `sparsity.l0`, the codes paid for.
+    pub l0_on: f64,
+    /// How the codes that are on persist along the window (`persistence`), over the
+    /// measured positions: a run is cut by any position not measured.
+    pub persistence: PersistenceSummary,
 }
 
 /// Which latents a pruned evaluation removed, and how they were chosen.

@@ -164,7 +164,7 @@ fn evaluate_fixture(dir: &std::path::Path, folder: &str) -> (saelab_eval::EvalRe
         name: folder.into(),
         path: "fixture".into(),
         hook: hook("hook").expect("the fixture names its hook"),
-        sae,
+        sae: sae.into(),
         prune: None,
     };
     let options = EvalOptions {

@@ -42,7 +42,7 @@ fn dictionary(m: &LoadedModel, name: &str, hook: &str, sae: Sae) -> EvalDictiona
         name: name.into(),
         path: format!("/dictionaries/{name}"),
         hook: HookPoint::parse(hook, &m.model.cfg).unwrap(),
-        sae,
+        sae: sae.into(),
         prune: None,
     }
 }

@@ -1,6 +1,7 @@
 //! Building a feature database end to end: the scan over a corpus or a cache, then the
 //! logit lens, nearest features and any ablations asked for, written atomically.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use saelab_data::activations::{live_windows, ActivationWindow, LiveSpec, WindowS
 use saelab_data::cache::{ActivationCache, ReadOptions};
 use saelab_data::{Documents, WindowConfig};
 use saelab_model::{HookPoint, LoadedModel};
+use saelab_sae::contextual::window::AnyDictionary;
 
 use crate::ablation::{ablate, AblationRequest, METHOD};
 use crate::db::DatabaseWriter;
@@ -158,7 +160,11 @@ pub fn build_database(
     db.excluded(&excluded)?;
     let mut ids = Vec::with_capacity(scans.len());
     let total_ablations = if options.ablate_top > 0 {
-        scans.iter().map(|s| s.d_sae as u64).sum()
+        scans
+            .iter()
+            .filter(|s| !s.sae.is_contextual())
+            .map(|s| s.d_sae as u64)
+            .sum()
     } else {
         0
     };
@@ -175,7 +181,9 @@ pub fn build_database(
         )?;
         let lens_text = LensPath::of(scan.hook).describe(scan.hook, cfg.n_layers);
         let rows = db.add_dictionary(scan, &lens_text, lens.as_deref(), &histogram::edges())?;
-        if options.ablate_top > 0 {
+        // Ablation deletes a token and re-encodes one position: a per-position dictionary's
+        // question. A contextual one's examples have none.
+        if let (true, Some(sae)) = (options.ablate_top > 0, scan.sae.per_position()) {
             for (f, examples) in rows.top_examples.iter().enumerate() {
                 for (e, &example_id) in scan.features[f]
                     .top
@@ -191,7 +199,7 @@ pub fn build_database(
                         feature: f,
                         range: e.start as usize..pos,
                     };
-                    let a = ablate(&model.model, &scan.sae, &request, |id| {
+                    let a = ablate(&model.model, sae, &request, |id| {
                         model.tokenizer.is_special(id)
                     })?;
                     db.ablation(example_id, &a)?;
@@ -206,15 +214,18 @@ pub fn build_database(
         ids.push(rows.id);
     }
     progress(Stage::Write);
+    // Cosines need only directions: a contextual dictionary's, in the input's units.
+    let decoders: Vec<Cow<[f32]>> = scans
+        .iter()
+        .map(|s| match &s.sae {
+            AnyDictionary::PerPosition(sae) => Cow::Borrowed(sae.weights.w_dec.as_slice()),
+            AnyDictionary::Contextual(c) => Cow::Owned(c.geometry().w_dec),
+        })
+        .collect();
     for (a, sa) in scans.iter().enumerate() {
         for (b, sb) in scans.iter().enumerate() {
             if a != b && sa.d_in == sb.d_in {
-                let best = nearest(
-                    &sa.sae.weights.w_dec,
-                    &sb.sae.weights.w_dec,
-                    sa.d_in,
-                    options.nearest,
-                );
+                let best = nearest(&decoders[a], &decoders[b], sa.d_in, options.nearest);
                 db.nearest(ids[a], ids[b], &best)?;
             }
         }
@@ -271,8 +282,14 @@ pub fn open_stream(
 /// Decoder rows in the hook's units (a dictionary saved with its input scale folded in
 /// has `input_scale` 1; one in memory divides by it).
 fn decoder_directions(scan: &DictionaryScan) -> Vec<f32> {
-    let s = scan.sae.input_scale;
-    scan.sae.weights.w_dec.iter().map(|v| v / s).collect()
+    match &scan.sae {
+        AnyDictionary::PerPosition(sae) => {
+            let s = sae.input_scale;
+            sae.weights.w_dec.iter().map(|v| v / s).collect()
+        }
+        // A temporal SAE's decoder is in its rescaled units; `geometry` undoes the scale.
+        AnyDictionary::Contextual(c) => c.geometry().w_dec,
+    }
 }
 
 fn vocabulary(model: &LoadedModel) -> Result<Vec<(String, bool)>> {

@@ -49,13 +49,14 @@ fn build(dir: &Path) -> PathBuf {
                 SaeWeights::init_tied(cfg.d_model, 32, 1.0, 1),
                 Activation::TopK { k: 4 },
             )
-            .unwrap(),
+            .unwrap()
+            .into(),
         },
         ScanDictionary {
             name: "relu".into(),
             path: "/nowhere/relu".into(),
             hook: hook("blocks.1.hook_resid_post"),
-            sae: Sae::new(relu, Activation::Relu).unwrap(),
+            sae: Sae::new(relu, Activation::Relu).unwrap().into(),
         },
     ];
     let corpus_path = dir.join("corpus.txt");

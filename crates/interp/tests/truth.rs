@@ -56,7 +56,7 @@ fn dictionaries(m: &LoadedModel) -> Vec<ScanDictionary> {
         name: name.into(),
         path: format!("/nowhere/{name}"),
         hook: hook(m, hook_name),
-        sae,
+        sae: sae.into(),
     };
     vec![
         make(
@@ -172,7 +172,7 @@ fn direct_argmax(b: &Built, d: &ScanDictionary) -> Vec<Option<(u64, usize, f32)>
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let f = d.sae.encode(&x).unwrap().to_dense();
+        let f = d.sae.per_position().unwrap().encode(&x).unwrap().to_dense();
         for (w, window) in chunk.iter().enumerate() {
             for t in 0..CTX {
                 if window.mask[t] == 0 || window.special[t] {
@@ -294,7 +294,7 @@ fn check_density_against_eval(b: &Built, dicts: &[ScanDictionary]) {
             name: d.name.clone(),
             path: d.path.clone(),
             hook: d.hook,
-            sae: d.sae.clone(),
+            sae: d.sae.per_position().unwrap().clone().into(),
             prune: None,
         })
         .collect();
@@ -361,7 +361,7 @@ fn check_lens(b: &Built, dicts: &[ScanDictionary]) {
         let id = dict_id(&b.db, &d.name);
         let width = d.sae.d_in();
         for f in 0..d.sae.d_sae() {
-            let dir = &d.sae.weights.w_dec[f * width..(f + 1) * width];
+            let dir = &d.sae.per_position().unwrap().weights.w_dec[f * width..(f + 1) * width];
             let resid: Vec<f64> = if width == cfg.d_model {
                 dir.iter().map(|&v| v as f64).collect()
             } else {
@@ -433,8 +433,8 @@ fn check_nearest(b: &Built, dicts: &[ScanDictionary]) {
         dict_id(&b.db, "mlp"),
     );
     let d = dicts[0].sae.d_in();
-    let a = &dicts[0].sae.weights.w_dec;
-    let other = &dicts[1].sae.weights.w_dec;
+    let a = &dicts[0].sae.per_position().unwrap().weights.w_dec;
+    let other = &dicts[1].sae.per_position().unwrap().weights.w_dec;
     let (feature, j, cos): (i64, i64, f64) =
         b.db.query_row(
             "SELECT feature, other_feature, cosine FROM nearest \
@@ -492,7 +492,12 @@ fn removing_a_token_equals_deleting_it_from_the_text() {
             .to_vec1::<f32>()
             .unwrap();
         let w = d.sae.d_in();
-        d.sae.encode(&x[(ids.len() - 1) * w..]).unwrap().to_dense()
+        d.sae
+            .per_position()
+            .unwrap()
+            .encode(&x[(ids.len() - 1) * w..])
+            .unwrap()
+            .to_dense()
     };
     let base = encode_last(&ids);
     let feature = (0..base.len())
@@ -505,7 +510,13 @@ fn removing_a_token_equals_deleting_it_from_the_text() {
         feature,
         range: 0..pos,
     };
-    let a = ablate(&model.model, &d.sae, &request, |id| id == 0).unwrap();
+    let a = ablate(
+        &model.model,
+        d.sae.per_position().unwrap(),
+        &request,
+        |id| id == 0,
+    )
+    .unwrap();
     assert!((a.base - base[feature]).abs() < 1e-5);
     assert!(a.deltas[0].is_nan(), "the start token is kept");
     let mut moved = 0;
@@ -529,7 +540,9 @@ fn a_dictionary_of_the_wrong_width_is_refused_naming_it() {
     let model = tiny();
     let window = WindowConfig::for_tokenizer(&model.tokenizer, CTX, Packing::Packed);
     let mut d = dictionaries(&model).remove(0);
-    d.sae = Sae::new(SaeWeights::init_tied(7, 8, 1.0, 0), Activation::Relu).unwrap();
+    d.sae = Sae::new(SaeWeights::init_tied(7, 8, 1.0, 0), Activation::Relu)
+        .unwrap()
+        .into();
     let path = dir.path().join("x.db");
     let err = build_database(
         &path,

@@ -84,7 +84,7 @@ pub fn evaluate<'py>(
             hook: output.unwrap_or(input),
             path: name.clone(),
             name,
-            sae,
+            sae: sae.into(),
             prune: None,
         };
         let pruned = saelab_eval::pruned_copies(&entry, &prune_densest, "prune_densest")

@@ -63,6 +63,8 @@ pub struct DictionaryEval {
     pub latents: Latents,
     /// Present for a dictionary evaluated with latents removed.
     pub pruned: Option<Pruned>,
+    /// Present for a contextual dictionary (carry, temporal).
+    pub contextual: Option<ContextualEval>,
 }
 
 impl DictionaryEval {
@@ -112,6 +114,27 @@ impl DictionaryEval {
             false => (g.de_projection_mean, g.de_projection_median),
         }
     }
+}
+
+/// A contextual dictionary's context path, and how what is on persists along the window.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContextualEval {
+    pub context_share: Num,
+    /// Codes on per position (`sparsity.l0` counts those paid for).
+    pub l0_on: Num,
+    #[serde(deserialize_with = "nullable")]
+    pub persistence: PersistenceEval,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PersistenceEval {
+    pub latents: Num,
+    pub min_fires: Num,
+    pub p_stay_median: Num,
+    pub mean_run_median: Num,
+    pub p_stay_pooled: Num,
 }
 
 /// Which latents were removed before decoding, and how they were chosen.

@@ -1,7 +1,7 @@
 //! The eval page's tables: every headline number per dictionary, the hooks' own baselines,
 //! and the `params` block that says how the numbers were computed.
 
-use crate::eval_file::{DictionaryEval, EvalFile};
+use crate::eval_file::{ContextualEval, DictionaryEval, EvalFile};
 use crate::html::chip;
 use crate::lenient::{plain, Num};
 use crate::svg::{escape, series_colour};
@@ -313,6 +313,10 @@ pub fn headline_table(eval: &EvalFile) -> String {
     metric_rows(&mut t, dicts, &SPARSITY, false);
     metric_rows(&mut t, dicts, &SPARSITY_COUNTS, true);
     extra_rows(&mut t, dicts, |d| &d.sparsity.extra);
+    if dicts.iter().any(|d| d.contextual.is_some()) {
+        t.group("context (contextual dictionaries: codes carried along the window)");
+        context_rows(&mut t, dicts);
+    }
     t.group("downstream (dictionary spliced into the model)");
     metric_rows(&mut t, dicts, &DOWNSTREAM, false);
     extra_rows(&mut t, dicts, |d| &d.downstream.extra);
@@ -320,6 +324,66 @@ pub fn headline_table(eval: &EvalFile) -> String {
     metric_rows(&mut t, dicts, &GEOMETRY, false);
     extra_rows(&mut t, dicts, |d| &d.geometry.extra);
     t.to_html()
+}
+
+/// A contextual dictionary's context share and persistence; per-position ones read
+/// "per-position".
+fn context_rows(t: &mut Table, dicts: &[DictionaryEval]) {
+    type Pick = fn(&ContextualEval) -> Num;
+    let rows: [(&str, &str, Pick, bool); 6] = [
+        (
+            "contextual.context_share",
+            "context share of the reconstruction",
+            |c| c.context_share,
+            false,
+        ),
+        (
+            "contextual.l0_on",
+            "codes on per position (L0 counts those paid for)",
+            |c| c.l0_on,
+            false,
+        ),
+        (
+            "contextual.persistence.p_stay_median",
+            "P(stay), median over latents",
+            |c| c.persistence.p_stay_median,
+            false,
+        ),
+        (
+            "contextual.persistence.p_stay_pooled",
+            "P(stay), pooled over firings",
+            |c| c.persistence.p_stay_pooled,
+            false,
+        ),
+        (
+            "contextual.persistence.mean_run_median",
+            "run length, median over latents",
+            |c| c.persistence.mean_run_median,
+            false,
+        ),
+        (
+            "contextual.persistence.latents",
+            "latents counted for persistence",
+            |c| c.persistence.latents,
+            true,
+        ),
+    ];
+    for (key, label, pick, count) in rows {
+        let cells = dicts
+            .iter()
+            .map(|d| match &d.contextual {
+                Some(c) if count => Cell::count(pick(c)),
+                Some(c) => Cell::num(pick(c)),
+                None => Cell::Text("per-position".into()),
+            })
+            .collect();
+        t.row(Row {
+            label: label.to_string(),
+            key: key.to_string(),
+            better: Better::Neither,
+            cells,
+        });
+    }
 }
 
 /// The model's own numbers per hook: what every dictionary at that hook is measured against.
@@ -428,6 +492,30 @@ mod tests {
         for value in ["0.75", "1.25", "42.5", "37.5", "19500"] {
             assert!(html.contains(value), "{value}: {html}");
         }
+    }
+
+    #[test]
+    fn contextual_dictionaries_show_their_context_rows() {
+        let json = serde_json::json!({"dictionaries": [
+            {"name": "carry", "architecture": "carry", "contextual": {
+                "context_share": 0.4907, "l0_on": 27.9,
+                "persistence": {"latents": 75, "min_fires": 5, "p_stay_median": 0.9412,
+                                "mean_run_median": 17.0, "p_stay_pooled": 0.9354}}},
+            {"name": "topk", "architecture": "topk"}
+        ]});
+        let html = headline_table(&EvalFile::deserialize(&json).unwrap());
+        for needle in [
+            "context share",
+            "0.4907",
+            "P(stay), median",
+            "0.9412",
+            "per-position",
+        ] {
+            assert!(html.contains(needle), "{needle}: {html}");
+        }
+        let plain = serde_json::json!({"dictionaries": [{"name": "topk"}]});
+        let html = headline_table(&EvalFile::deserialize(&plain).unwrap());
+        assert!(!html.contains("context share"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use saelab_model::{HookPoint, LoadedModel};
+use saelab_sae::contextual::carry::CARRY_ARCHITECTURE;
 use saelab_sae::{Dictionary, Sae};
 
 use crate::database::catalog::DictionaryInfo;
@@ -54,6 +55,14 @@ impl Live {
 fn ready(model: &LoadedModel, row: &DictionaryInfo) -> Result<Ready, String> {
     let cfg = &model.model.cfg;
     let hook = HookPoint::parse(&row.hook, cfg).map_err(|e| format!("hook `{}`: {e}", row.hook))?;
+    // Ablation, what fires here and steering encode one position at a time.
+    if matches!(row.architecture.as_str(), CARRY_ARCHITECTURE | "temporal") {
+        return Err(format!(
+            "a {} dictionary: its codes carry along the window, and the live pages run \
+             per-position dictionaries only (its stored examples show the codes that are on)",
+            row.architecture
+        ));
+    }
     let sae = saelab_sae::format::load_any(Path::new(&row.path))
         .map_err(|e| format!("cannot load the dictionary folder {}: {e}", row.path))?;
     if sae.d_in() != row.d_in as usize || sae.d_sae() != row.d_sae as usize {

@@ -1,12 +1,17 @@
 //! The scan driver: dictionaries, their hooks in the stream, and the per-feature states.
+//!
+//! A contextual dictionary (carry, temporal) runs over each window whole and in order, and
+//! the scan records its codes, what is on at each position: a feature that marks a region
+//! shows on through the region in its examples, not only where it was paid for.
 
 use std::sync::Arc;
 
 use rayon::prelude::*;
 use saelab_data::activations::{ActivationWindow, Layout};
 use saelab_model::HookPoint;
+use saelab_sae::contextual::window::AnyDictionary;
 use saelab_sae::rng::SplitMix64;
-use saelab_sae::{Dictionary, Sae, SparseFeatures};
+use saelab_sae::{Dictionary, SparseFeatures};
 
 use super::example::{ContextSpan, Example, WindowIds};
 use super::feature::{FeatureScan, FeatureState};
@@ -17,7 +22,8 @@ pub struct ScanDictionary {
     pub name: String,
     pub path: String,
     pub hook: HookPoint,
-    pub sae: Sae,
+    /// A per-position dictionary (`Sae`, `.into()`) or a contextual one.
+    pub sae: AnyDictionary,
 }
 
 #[derive(Clone, Debug)]
@@ -105,13 +111,14 @@ pub struct DictionaryScan {
     pub name: String,
     pub path: String,
     pub hook: HookPoint,
-    pub sae: Sae,
-    pub architecture: &'static str,
+    pub sae: AnyDictionary,
+    pub architecture: String,
     pub d_in: usize,
     pub d_sae: usize,
     /// Positions counted (real, and not special unless included).
     pub positions: u64,
-    /// Mean number of active features per counted position.
+    /// Mean number of active features per counted position (a contextual dictionary's
+    /// codes on, carried ones included).
     pub l0: f64,
     pub features: Vec<FeatureScan>,
 }
@@ -229,7 +236,11 @@ impl Scanner {
             for w in windows {
                 x.extend_from_slice(&w.hooks[state.hook_index]);
             }
-            let features = state.dictionary.sae.encode(&x)?;
+            let features = match &state.dictionary.sae {
+                AnyDictionary::PerPosition(sae) => sae.encode(&x)?,
+                // Rows are window-major, positions in order: whole windows of `ctx`.
+                AnyDictionary::Contextual(c) => c.run_windows(&x, ctx)?.codes,
+            };
             drop(x);
             let entries = by_feature(&features, &counted);
             state.positions += counted.iter().filter(|c| **c).count() as u64;

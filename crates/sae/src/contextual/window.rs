@@ -8,7 +8,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use super::carry::{CarrySae, CARRY_ARCHITECTURE};
-use crate::dictionary::{Dictionary, Sae};
+use crate::dictionary::{Dictionary, Metadata, Sae};
 use crate::error::{Result, SaeError};
 use crate::features::SparseFeatures;
 use crate::format::json_cfg::{read_json, JsonCfg};
@@ -16,6 +16,7 @@ use crate::format::saelens::CFG_FILE;
 use crate::format::saelens_temporal::TemporalSae;
 use crate::kernels::gemm::matmul_nn;
 use crate::kernels::vector::dot;
+use crate::weights::{transpose, SaeWeights};
 
 /// Whole windows `[windows · len, d_in]` through a dictionary.
 #[derive(Clone, Debug)]
@@ -58,6 +59,12 @@ pub trait WindowDictionary: Send + Sync {
     /// a temporal SAE's are in its rescaled units).
     fn decoder(&self) -> &[f32];
     fn save(&self, dir: &Path) -> Result<()>;
+    /// Where its activations came from (`hook_name` places it in a model).
+    fn metadata(&self) -> &Metadata;
+    /// Its encoder and decoder directions as per-position weights in the input's units
+    /// (input scales folded in; `b_enc` zero where there is none), for the geometry metrics:
+    /// decoder norms, D/E projections and cosines between dictionaries.
+    fn geometry(&self) -> SaeWeights;
 }
 
 fn whole_windows(x: &[f32], len: usize, d: usize) -> Result<usize> {
@@ -96,6 +103,20 @@ impl WindowDictionary for Sae {
     fn save(&self, dir: &Path) -> Result<()> {
         Dictionary::save(self, dir)
     }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    fn geometry(&self) -> SaeWeights {
+        // In memory it acts as s·W_enc and W_dec / s (what saving writes).
+        let s = self.input_scale;
+        let mut w = self.weights.clone();
+        if s != 1.0 {
+            w.w_enc_t.iter_mut().for_each(|v| *v *= s);
+            w.w_dec.iter_mut().for_each(|v| *v /= s);
+            w.b_dec.iter_mut().for_each(|v| *v /= s);
+        }
+        w
+    }
 }
 
 impl WindowDictionary for CarrySae {
@@ -124,6 +145,12 @@ impl WindowDictionary for CarrySae {
     }
     fn save(&self, dir: &Path) -> Result<()> {
         CarrySae::save(self, dir)
+    }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    fn geometry(&self) -> SaeWeights {
+        self.weights.clone()
     }
 }
 
@@ -171,22 +198,135 @@ impl WindowDictionary for TemporalSae {
     fn save(&self, dir: &Path) -> Result<()> {
         TemporalSae::save(self, dir)
     }
+    fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+    fn geometry(&self) -> SaeWeights {
+        // z = relu(λ·(s·x − b_dec) W_enc), x̂ = (z W_dec + b_dec) / s, λ = 1 / (4 d_in).
+        let (d, f, s) = (self.d_in, self.d_sae, self.scale);
+        let lam = 1.0 / (4.0 * d as f32);
+        let mut w_enc_t = transpose(&self.w_enc, d, f);
+        w_enc_t.iter_mut().for_each(|v| *v *= lam * s);
+        SaeWeights {
+            d_in: d,
+            d_sae: f,
+            w_enc_t,
+            b_enc: vec![0.0; f],
+            w_dec: self.w_dec.iter().map(|v| v / s).collect(),
+            b_dec: self.b_dec.iter().map(|v| v / s).collect(),
+        }
+    }
 }
 
 /// Any dictionary folder saelab reads, as a window dictionary: carry and temporal folders by
 /// their cfg.json's `architecture`, everything else through the per-position readers.
 pub fn load_window_dictionary(dir: &Path) -> Result<Box<dyn WindowDictionary>> {
-    let cfg_path = dir.join(CFG_FILE);
-    if cfg_path.is_file() {
-        let value = read_json(&cfg_path)?;
-        let cfg = JsonCfg::root(&cfg_path, &value)?;
-        if cfg.contains("architecture") {
-            match cfg.string("architecture")? {
-                CARRY_ARCHITECTURE => return Ok(Box::new(CarrySae::load(dir)?)),
-                "temporal" => return Ok(Box::new(TemporalSae::load(dir)?)),
-                _ => {}
+    Ok(match AnyDictionary::load(dir)? {
+        AnyDictionary::PerPosition(sae) => Box::new(sae),
+        AnyDictionary::Contextual(d) => d,
+    })
+}
+
+/// A per-position or a contextual dictionary. Callers that run both keep a per-position
+/// dictionary's whole interface (transcoders, pruning, the row-by-row forward), so its
+/// results stay exactly what they were, and run a contextual one over whole windows.
+// One per dictionary loaded, never in bulk: the per-position variant's size costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum AnyDictionary {
+    PerPosition(Sae),
+    Contextual(Box<dyn WindowDictionary>),
+}
+
+impl AnyDictionary {
+    /// Carry and temporal folders by their cfg.json's `architecture`, everything else
+    /// through the per-position readers.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let cfg_path = dir.join(CFG_FILE);
+        if cfg_path.is_file() {
+            let value = read_json(&cfg_path)?;
+            let cfg = JsonCfg::root(&cfg_path, &value)?;
+            if cfg.contains("architecture") {
+                match cfg.string("architecture")? {
+                    CARRY_ARCHITECTURE => {
+                        return Ok(AnyDictionary::Contextual(Box::new(CarrySae::load(dir)?)))
+                    }
+                    "temporal" => {
+                        return Ok(AnyDictionary::Contextual(Box::new(TemporalSae::load(dir)?)))
+                    }
+                    _ => {}
+                }
             }
         }
+        Ok(AnyDictionary::PerPosition(crate::format::load_any(dir)?))
     }
-    Ok(Box::new(crate::format::load_any(dir)?))
+
+    /// Either kind, run over whole windows.
+    pub fn window(&self) -> &dyn WindowDictionary {
+        match self {
+            AnyDictionary::PerPosition(sae) => sae,
+            AnyDictionary::Contextual(d) => d.as_ref(),
+        }
+    }
+
+    pub fn per_position(&self) -> Option<&Sae> {
+        match self {
+            AnyDictionary::PerPosition(sae) => Some(sae),
+            AnyDictionary::Contextual(_) => None,
+        }
+    }
+
+    pub fn is_contextual(&self) -> bool {
+        matches!(self, AnyDictionary::Contextual(_))
+    }
+
+    pub fn d_in(&self) -> usize {
+        self.window().d_in()
+    }
+
+    pub fn d_sae(&self) -> usize {
+        self.window().d_sae()
+    }
+
+    /// A per-position dictionary's own name (`topk`, `jumprelu_transcoder`, ...), else
+    /// `carry` or `temporal`.
+    pub fn architecture(&self) -> String {
+        match self {
+            AnyDictionary::PerPosition(sae) => Dictionary::architecture(sae).to_string(),
+            AnyDictionary::Contextual(d) => d.architecture(),
+        }
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        self.window().metadata()
+    }
+}
+
+impl From<Sae> for AnyDictionary {
+    fn from(sae: Sae) -> Self {
+        AnyDictionary::PerPosition(sae)
+    }
+}
+
+impl From<CarrySae> for AnyDictionary {
+    fn from(d: CarrySae) -> Self {
+        AnyDictionary::Contextual(Box::new(d))
+    }
+}
+
+impl From<TemporalSae> for AnyDictionary {
+    fn from(d: TemporalSae) -> Self {
+        AnyDictionary::Contextual(Box::new(d))
+    }
+}
+
+impl std::fmt::Debug for AnyDictionary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} dictionary ({} × {})",
+            self.architecture(),
+            self.d_in(),
+            self.d_sae()
+        )
+    }
 }

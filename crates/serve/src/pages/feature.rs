@@ -31,6 +31,11 @@ pub async fn load(state: &Shared, name: &str, feature: &str) -> HttpResult<Featu
     .await
 }
 
+/// Carry and temporal dictionaries record the codes that are on, not only those paid for.
+fn contextual(architecture: &str) -> bool {
+    matches!(architecture, "carry" | "temporal")
+}
+
 pub async fn page(
     State(state): State<Shared>,
     Path((name, feature)): Path<(String, String)>,
@@ -97,6 +102,13 @@ pub async fn page(
             }
         }
         h2 { "Top examples" }
+        @if contextual(&dict.architecture) {
+            p.note {
+                "A contextual (" (dict.architecture) ") dictionary: the values are the codes on at \
+                 each position, carried ones included, so a feature that holds shows on through \
+                 its region; counts and densities are of positions where it is on."
+            }
+        }
         @if data.top.is_empty() { p.muted { "This feature never fired in the scan." } }
         div.examples.top {
             @for e in &data.top {
