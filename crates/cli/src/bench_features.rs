@@ -102,7 +102,7 @@ pub fn run(args: Args) -> Result<()> {
                     std::hint::black_box(sae.encode(&x)?);
                 }
                 AnyDictionary::Contextual(c) => {
-                    std::hint::black_box(c.run_windows(&x, chunk[0].ids.len())?);
+                    std::hint::black_box(c.run_after_start(&x, chunk[0].ids.len())?);
                 }
             }
         }

@@ -33,6 +33,14 @@ pub struct Args {
     /// included).
     #[arg(long)]
     tokens: u64,
+    /// Skip this many windows first: with --shuffle as the harvest had, `--skip-windows W`
+    /// starts at the harvest's window W (e.g. a training run's held-out windows, the cache's
+    /// last ones).
+    #[arg(long, default_value_t = 0)]
+    skip_windows: u64,
+    /// Shuffle the documents with this seed first, as `saelab harvest --shuffle` does.
+    #[arg(long)]
+    shuffle: Option<u64>,
     /// Tokens per window.
     #[arg(long, default_value_t = saelab_data::DEFAULT_WINDOW_LEN)]
     ctx: usize,
@@ -97,8 +105,10 @@ pub fn run(args: Args) -> Result<()> {
     let corpus = args.corpus.open()?;
     let packing: Packing = args.packing.parse()?;
     let config = WindowConfig::for_tokenizer(&loaded.tokenizer, args.ctx, packing);
-    let stream = windows(corpus.documents(), &loaded.tokenizer, config).context("--ctx")?;
-    let eval_windows = first_tokens(stream, args.tokens)
+    let documents = saelab_data::cache::harvest_documents(&corpus, args.shuffle);
+    let stream = windows(documents, &loaded.tokenizer, config).context("--ctx")?;
+    let skip = usize::try_from(args.skip_windows).context("--skip-windows")?;
+    let eval_windows = first_tokens(stream.skip(skip), args.tokens)
         .with_context(|| format!("--tokens {} of --corpus {}", args.tokens, corpus.name))?;
 
     let options = EvalOptions {
@@ -131,7 +141,17 @@ pub fn run(args: Args) -> Result<()> {
         b.finish();
     }
     results.model = loaded.name.clone();
-    results.corpus = corpus.name.clone();
+    // Which stretch of the corpus was read, when not its first tokens in order.
+    results.corpus = match (args.shuffle, args.skip_windows) {
+        (None, 0) => corpus.name.clone(),
+        (shuffle, skip) => format!(
+            "{} ({}from window {skip})",
+            corpus.name,
+            shuffle.map_or(String::new(), |s| format!(
+                "documents shuffled with seed {s}, "
+            ))
+        ),
+    };
     results.params.tokens_requested = Some(args.tokens);
 
     let json = serde_json::to_vec_pretty(&results)?;

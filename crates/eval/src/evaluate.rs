@@ -314,8 +314,8 @@ pub fn evaluate(
                     }
                     AnyDictionary::Contextual(c) => {
                         // The hook's rows are window-major, positions in order: whole
-                        // windows of `len`.
-                        let run = c.run_windows(input, len)?;
+                        // windows of `len`, read from their second position as in training.
+                        let run = c.run_after_start(input, len)?;
                         if let Some(context) = &mut sums.context {
                             context.energy.0 += run.context_energy.0;
                             context.energy.1 += run.context_energy.1;

@@ -1,13 +1,16 @@
 //! The tokens an evaluation reads: the first N of a corpus, in order, cut into windows.
 
-use saelab_data::{DataError, Window, Windows};
+use saelab_data::{DataError, Window};
 
 use crate::error::{EvalError, Result};
 
 /// Windows holding exactly the first `n` window positions (start and separator tokens
 /// included) of `stream`; the last window is padded after its n-th token. A corpus with
 /// fewer tokens is an error naming both counts.
-pub fn first_tokens(stream: Windows<'_>, n: u64) -> Result<Vec<Window>> {
+pub fn first_tokens(
+    stream: impl Iterator<Item = std::result::Result<Window, DataError>>,
+    n: u64,
+) -> Result<Vec<Window>> {
     if n == 0 {
         return Err(EvalError::invalid("tokens", "must be at least 1"));
     }

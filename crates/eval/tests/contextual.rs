@@ -1,6 +1,6 @@
 //! The evaluator on contextual dictionaries (carry, temporal) and a tiny random Llama: a
 //! carry dictionary that reconstructs exactly changes nothing, and the spliced CE equals
-//! one computed by hand from `run_windows` over each window.
+//! one computed by hand from `run_after_start` over each window.
 
 use candle_core::{DType, Tensor};
 use saelab_data::windows::Window;
@@ -119,7 +119,7 @@ fn a_carry_dictionary_that_reconstructs_exactly_changes_nothing() {
 }
 
 /// CE of `m` over `windows` with `hook` replaced, at the splice positions, by the
-/// dictionary's `run_windows` over each window alone: one window per forward.
+/// dictionary's `run_after_start` over each window alone: one window per forward.
 fn ce_by_hand(m: &LoadedModel, windows: &[Window], d: &dyn WindowDictionary) -> f64 {
     let hook = HookPoint::parse(HOOK, &m.model.cfg).unwrap();
     let (mut total, mut n) = (0.0f64, 0u64);
@@ -133,7 +133,7 @@ fn ce_by_hand(m: &LoadedModel, windows: &[Window], d: &dyn WindowDictionary) -> 
         let x = flat(value);
         let len = w.ids.len();
         let width = x.len() / len;
-        let run = d.run_windows(&x, len).unwrap();
+        let run = d.run_after_start(&x, len).unwrap();
         let positions = Positions::of(std::slice::from_ref(w), false);
         let mut edited = x.clone();
         for t in 0..len {
@@ -238,7 +238,7 @@ fn l0_counts_what_each_position_pays_for() {
             .forward(&batch, &mut Hooks::capture([hook]))
             .unwrap();
         let run = carry
-            .run_windows(&flat(out.get(hook).unwrap()), w.ids.len())
+            .run_after_start(&flat(out.get(hook).unwrap()), w.ids.len())
             .unwrap();
         let measured = Positions::of(std::slice::from_ref(w), false).measured;
         for (t, _) in measured.iter().enumerate().filter(|(_, m)| **m) {

@@ -1,6 +1,6 @@
 //! The feature database of contextual dictionaries (carry, temporal) on the tiny random
 //! Llama: every example's activations are the dictionary's codes (what is on) from
-//! `run_windows` over the scanned windows, so a feature that holds shows on through its
+//! `run_after_start` over the scanned windows, so a feature that holds shows on through its
 //! region, and top-1 is the codes' argmax.
 
 mod common;
@@ -96,7 +96,7 @@ fn direct_codes(
             .unwrap()
             .to_vec1::<f32>()
             .unwrap();
-        let codes = d.run_windows(&x, CTX).unwrap().codes.to_dense();
+        let codes = d.run_after_start(&x, CTX).unwrap().codes.to_dense();
         rows.extend(codes.chunks(d.d_sae()).map(<[f32]>::to_vec));
     }
     rows

@@ -99,3 +99,38 @@ fn any_dictionary_reads_both_kinds_from_their_folders() {
         Some("blocks.0.hook_resid_post")
     );
 }
+
+/// Windows read from their second position: the first keeps its input and has no codes, and
+/// the rest equal running the window without it; a huge first activation changes nothing.
+#[test]
+fn run_after_start_leaves_the_start_token_out() {
+    let d = temporal();
+    let x = inputs(5);
+    let whole = d.run_after_start(&x, LEN).unwrap();
+    let rest: Vec<f32> = x
+        .chunks(LEN * D)
+        .flat_map(|w| w[D..].iter().copied())
+        .collect();
+    let inner = d.run_windows(&rest, LEN - 1).unwrap();
+    let windows = x.len() / (LEN * D);
+    for b in 0..windows {
+        let r0 = b * LEN;
+        assert!(whole.codes.row(r0).0.is_empty() && whole.paid.row(r0).0.is_empty());
+        assert_eq!(
+            whole.reconstruction[r0 * D..(r0 + 1) * D],
+            x[r0 * D..(r0 + 1) * D]
+        );
+        for t in 1..LEN {
+            let (r, i) = (b * LEN + t, b * (LEN - 1) + t - 1);
+            assert_eq!(whole.codes.row(r), inner.codes.row(i));
+            assert_eq!(
+                whole.reconstruction[r * D..(r + 1) * D],
+                inner.reconstruction[i * D..(i + 1) * D]
+            );
+        }
+    }
+    let mut loud = x.clone();
+    loud[..D].iter_mut().for_each(|v| *v *= 1000.0);
+    let again = d.run_after_start(&loud, LEN).unwrap();
+    assert_eq!(again.codes, whole.codes);
+}

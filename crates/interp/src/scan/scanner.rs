@@ -238,8 +238,9 @@ impl Scanner {
             }
             let features = match &state.dictionary.sae {
                 AnyDictionary::PerPosition(sae) => sae.encode(&x)?,
-                // Rows are window-major, positions in order: whole windows of `ctx`.
-                AnyDictionary::Contextual(c) => c.run_windows(&x, ctx)?.codes,
+                // Rows are window-major, positions in order: whole windows of `ctx`,
+                // read from their second position as in training.
+                AnyDictionary::Contextual(c) => c.run_after_start(&x, ctx)?.codes,
             };
             drop(x);
             let entries = by_feature(&features, &counted);

@@ -65,6 +65,54 @@ pub trait WindowDictionary: Send + Sync {
     /// (input scales folded in; `b_enc` zero where there is none), for the geometry metrics:
     /// decoder norms, D/E projections and cosines between dictionaries.
     fn geometry(&self) -> SaeWeights;
+
+    /// Runs whole windows of a model's hook from their second position, as contextual
+    /// training reads them: the start token's activation (an outlier many times the others'
+    /// norm) would otherwise be encoded and carried into the window. Position 0 keeps its
+    /// input as its reconstruction and has no codes.
+    fn run_after_start(&self, x: &[f32], len: usize) -> Result<WindowForward> {
+        let d = self.d_in();
+        let windows = whole_windows(x, len, d)?;
+        if len == 1 {
+            let none = SparseFeatures::from_row_fn(windows, self.d_sae(), |_, _, _| {});
+            return Ok(WindowForward {
+                paid: none.clone(),
+                codes: none,
+                reconstruction: x.to_vec(),
+                context_energy: (0.0, 0.0),
+            });
+        }
+        let rest: Vec<f32> = x
+            .chunks(len * d)
+            .flat_map(|w| w[d..].iter().copied())
+            .collect();
+        let out = self.run_windows(&rest, len - 1)?;
+        // Row r of the whole windows is row r − 1 − (r / len) of `out`, except each window's
+        // first.
+        let inner = |r: usize| (r % len != 0).then(|| r - r / len - 1);
+        let widen = |f: &SparseFeatures| {
+            SparseFeatures::from_row_fn(windows * len, f.d_sae, |r, idx, val| {
+                if let Some(i) = inner(r) {
+                    let (j, v) = f.row(i);
+                    idx.extend_from_slice(j);
+                    val.extend_from_slice(v);
+                }
+            })
+        };
+        let mut reconstruction = x.to_vec();
+        for r in 0..windows * len {
+            if let Some(i) = inner(r) {
+                reconstruction[r * d..(r + 1) * d]
+                    .copy_from_slice(&out.reconstruction[i * d..(i + 1) * d]);
+            }
+        }
+        Ok(WindowForward {
+            paid: widen(&out.paid),
+            codes: widen(&out.codes),
+            reconstruction,
+            context_energy: out.context_energy,
+        })
+    }
 }
 
 fn whole_windows(x: &[f32], len: usize, d: usize) -> Result<usize> {
