@@ -89,7 +89,7 @@ pub trait WindowDictionary: Send + Sync {
         let out = self.run_windows(&rest, len - 1)?;
         // Row r of the whole windows is row r − 1 − (r / len) of `out`, except each window's
         // first.
-        let inner = |r: usize| (r % len != 0).then(|| r - r / len - 1);
+        let inner = |r: usize| (!r.is_multiple_of(len)).then(|| r - r / len - 1);
         let widen = |f: &SparseFeatures| {
             SparseFeatures::from_row_fn(windows * len, f.d_sae, |r, idx, val| {
                 if let Some(i) = inner(r) {
