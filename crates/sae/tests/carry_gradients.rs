@@ -5,7 +5,11 @@
 //! and for latents that mostly hold. Also: the forward's invariants on those windows, and a
 //! saved dictionary reads back equal.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::max_rel;
 
 use saelab_sae::contextual::carry::CarrySae;
 use saelab_sae::contextual::carry_train::{CarryConfig, CarryTrainer};
@@ -19,15 +23,6 @@ const F: usize = 32;
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/fixtures/carry_gradients/{name}.safetensors"))
-}
-
-fn max_rel(ours: &[f32], theirs: &[f32]) -> f32 {
-    assert_eq!(ours.len(), theirs.len());
-    let scale = theirs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "a zero reference would prove nothing");
-    ours.iter()
-        .zip(theirs)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs() / scale))
 }
 
 struct Case {

@@ -3,7 +3,11 @@
 //! agree with SAELens's for tied and untied weights, one and two attention layers, TopK and
 //! ReLU novel codes, and a constant input rescale.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::max_rel;
 
 use saelab_sae::format::saelens_temporal::TemporalSae;
 use saelab_sae::format::tensors::TensorFile;
@@ -11,15 +15,6 @@ use saelab_sae::format::tensors::TensorFile;
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join(format!("tests/fixtures/peers/saelens_temporal_{name}"))
-}
-
-fn max_rel(ours: &[f32], theirs: &[f32]) -> f32 {
-    assert_eq!(ours.len(), theirs.len());
-    let scale = theirs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "a zero reference would prove nothing");
-    ours.iter()
-        .zip(theirs)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs() / scale))
 }
 
 fn check(name: &str, layers: usize) {

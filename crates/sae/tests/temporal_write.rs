@@ -9,7 +9,11 @@
 //! `SAELAB_WRITE_TEMPORAL_FIXTURES=1 cargo test -p saelab-sae --test temporal_write`, then
 //! rerun the Python script.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::max_rel;
 
 use saelab_sae::format::saelens_temporal::{temporal_metadata, TemporalAttention, TemporalSae};
 use saelab_sae::format::tensors::TensorFile;
@@ -167,15 +171,6 @@ fn the_committed_saelab_folders_are_what_save_writes() {
         assert_eq!(back.w_enc, sae.w_enc);
         assert_eq!(back.metadata, sae.metadata);
     }
-}
-
-fn max_rel(ours: &[f32], theirs: &[f32]) -> f32 {
-    assert_eq!(ours.len(), theirs.len());
-    let scale = theirs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(scale > 0.0, "a zero reference would prove nothing");
-    ours.iter()
-        .zip(theirs)
-        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs() / scale))
 }
 
 #[test]

@@ -57,8 +57,13 @@ impl ContextSpec {
         index: usize,
     ) -> Result<Self> {
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
-        let keys = |allowed: &[&str]| -> Result<Vec<(String, String)>> {
-            let mut out = Vec::new();
+        let allowed: &[&str] = match kind {
+            "carry" => &CARRY_KEYS,
+            "temporal" => &TEMPORAL_KEYS,
+            _ => &[],
+        };
+        let mut given: Vec<(String, String)> = Vec::new();
+        if !allowed.is_empty() {
             for part in rest.split(',').filter(|p| !p.is_empty()) {
                 let (k, v) = part
                     .split_once('=')
@@ -69,10 +74,10 @@ impl ContextSpec {
                         allowed.join(", ")
                     );
                 }
-                out.push((k.to_string(), v.to_string()));
+                given.push((k.to_string(), v.to_string()));
             }
-            Ok(out)
-        };
+        }
+        let get = |k: &str| given.iter().find(|p| p.0 == k).map(|p| p.1.as_str());
         let number = |k: &str, v: &str| -> Result<f64> {
             v.parse::<f64>()
                 .ok()
@@ -83,20 +88,20 @@ impl ContextSpec {
             v.parse::<usize>()
                 .with_context(|| format!("--sae {text}: {k}={v} is not a whole number"))
         };
-        let default_name = format!("{kind}{index}");
+        let required = |k: &str| -> Result<usize> {
+            count(
+                k,
+                get(k).with_context(|| format!("--sae {text}: {k}= is required"))?,
+            )
+        };
+        let name = || -> Result<String> {
+            let name = get("name").map_or_else(|| format!("{kind}{index}"), str::to_string);
+            saelab_sae::train::spec::check_name(&name)?;
+            Ok(name)
+        };
         match kind {
             "carry" => {
-                let given = keys(&CARRY_KEYS)?;
-                let get = |k: &str| given.iter().find(|p| p.0 == k).map(|p| p.1.as_str());
-                let k = count(
-                    "k",
-                    get("k").with_context(|| format!("--sae {text}: k= is required"))?,
-                )?;
-                let width = count(
-                    "width",
-                    get("width").with_context(|| format!("--sae {text}: width= is required"))?,
-                )?;
-                let mut cfg = CarryConfig::new(d_in, width, k);
+                let mut cfg = CarryConfig::new(d_in, required("width")?, required("k")?);
                 cfg.seed = seed;
                 for (key, v) in &given {
                     match key.as_str() {
@@ -108,19 +113,14 @@ impl ContextSpec {
                     }
                 }
                 cfg.validate().with_context(|| format!("--sae {text}"))?;
-                let name = get("name").map_or(default_name, str::to_string);
-                saelab_sae::train::spec::check_name(&name)?;
-                Ok(ContextSpec::Carry { name, config: cfg })
+                Ok(ContextSpec::Carry {
+                    name: name()?,
+                    config: cfg,
+                })
             }
             "temporal" => {
-                let given = keys(&TEMPORAL_KEYS)?;
-                let get = |k: &str| given.iter().find(|p| p.0 == k).map(|p| p.1.as_str());
-                let width = count(
-                    "width",
-                    get("width").with_context(|| format!("--sae {text}: width= is required"))?,
-                )?;
                 let k = get("k").map(|v| count("k", v)).transpose()?;
-                let mut cfg = TemporalConfig::new(d_in, width, k);
+                let mut cfg = TemporalConfig::new(d_in, required("width")?, k);
                 cfg.seed = seed;
                 for (key, v) in &given {
                     match key.as_str() {
@@ -141,9 +141,10 @@ impl ContextSpec {
                     }
                 }
                 cfg.validate().with_context(|| format!("--sae {text}"))?;
-                let name = get("name").map_or(default_name, str::to_string);
-                saelab_sae::train::spec::check_name(&name)?;
-                Ok(ContextSpec::Temporal { name, config: cfg })
+                Ok(ContextSpec::Temporal {
+                    name: name()?,
+                    config: cfg,
+                })
             }
             _ => {
                 let spec = SaeSpec::parse(text).with_context(|| format!("--sae {text}"))?;
@@ -153,7 +154,10 @@ impl ContextSpec {
                 if config.transcoder {
                     bail!("--sae {text}: transcoders have no place in a contextual run");
                 }
-                let name = spec.name.clone().unwrap_or(default_name);
+                let name = spec
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| format!("{kind}{index}"));
                 Ok(ContextSpec::PerPosition {
                     name,
                     config: Box::new(config),

@@ -302,14 +302,7 @@ impl CarryTrainer {
     /// The trainer saved in `dir`; `cfg` must be the config it was saved with.
     pub fn load_checkpoint(cfg: CarryConfig, dir: &Path) -> Result<Self> {
         let scalars: CarryScalars = state::read_scalars(dir)?;
-        if scalars.config != cfg {
-            return Err(SaeError::Input(format!(
-                "{}: the checkpoint was trained with another config ({:?}) than this run's ({:?})",
-                dir.display(),
-                scalars.config,
-                cfg
-            )));
-        }
+        state::check_config(dir, &scalars.config, &cfg)?;
         let mut t = CarryTrainer::new(cfg)?;
         let (d, f) = (t.cfg.d_in, t.cfg.d_sae);
         let file = state::open(dir)?;

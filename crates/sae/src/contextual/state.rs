@@ -73,6 +73,17 @@ pub fn read_param(
     Ok(())
 }
 
+/// A checkpoint resumes only the config it was saved with.
+pub fn check_config<C: PartialEq + std::fmt::Debug>(dir: &Path, saved: &C, ours: &C) -> Result<()> {
+    if saved != ours {
+        return Err(SaeError::Input(format!(
+            "{}: the checkpoint was trained with another config ({saved:?}) than this run's ({ours:?})",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 pub fn open(dir: &Path) -> Result<TensorFile> {
     TensorFile::open(&dir.join(STATE))
 }

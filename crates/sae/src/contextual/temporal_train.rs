@@ -343,14 +343,7 @@ impl TemporalTrainer {
     /// The trainer saved in `dir`; `cfg` must be the config it was saved with.
     pub fn load_checkpoint(cfg: TemporalConfig, dir: &std::path::Path) -> Result<Self> {
         let scalars: TemporalScalars = state::read_scalars(dir)?;
-        if scalars.config != cfg {
-            return Err(SaeError::Input(format!(
-                "{}: the checkpoint was trained with another config ({:?}) than this run's ({:?})",
-                dir.display(),
-                scalars.config,
-                cfg
-            )));
-        }
+        state::check_config(dir, &scalars.config, &cfg)?;
         let mut t = TemporalTrainer::new(cfg)?;
         let file = state::open(dir)?;
         for p in &mut t.params {

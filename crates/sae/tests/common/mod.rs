@@ -80,3 +80,13 @@ pub fn recovered_fraction(truth: &[f32], learned: &[f32], d: usize, min_cos: f32
     let cos = max_cosines(truth, learned, d);
     cos.iter().filter(|c| **c > min_cos).count() as f64 / cos.len() as f64
 }
+
+/// The largest |ours − theirs| over the largest |theirs|: an error relative to the tensor.
+pub fn max_rel(ours: &[f32], theirs: &[f32]) -> f32 {
+    assert_eq!(ours.len(), theirs.len());
+    let scale = theirs.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "a zero reference would prove nothing");
+    ours.iter()
+        .zip(theirs)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs() / scale))
+}
