@@ -100,6 +100,7 @@ pub fn run(args: Args) -> Result<()> {
         ContextOutcome::Finished(summary) => {
             print_table(&summary);
             println!("dictionaries in {}", args.out.join("final").display());
+            println!("report: {}", args.out.join("report.html").display());
             Ok(())
         }
     }

@@ -72,6 +72,11 @@ fn trains_summarises_and_resumes_exactly() {
     let summary: Value =
         serde_json::from_slice(&std::fs::read(whole.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], 14);
+    let page = std::fs::read_to_string(whole.join("report.html")).unwrap();
+    assert!(
+        page.contains("carry") && page.contains("temporal"),
+        "the run page names them"
+    );
     assert_eq!(summary["window"], 31, "the start token is left out");
     for d in summary["dictionaries"].as_array().unwrap() {
         let h = &d["holdout"];

@@ -6,7 +6,8 @@
 //! `log_every` steps, with each dictionary's own tokens/s), `checkpoints/step_N/<name>/`
 //! (exact resume: the batches are replayed from the cache), `final/<name>/` and
 //! `summary.json` (the held-out evaluation: fvu, L0 of what each position pays for, the
-//! context path's share, persistence; parameters and training FLOPs per token).
+//! context path's share, persistence; parameters and training FLOPs per token) and
+//! `report.html` (the training curves).
 //!
 //! Windows are drawn whole from the shuffling buffer; their first position (the start token,
 //! whose activation is an outlier many times the norm of the others) is left out of training
@@ -288,6 +289,8 @@ pub fn train_contextual(
         &out.join("summary.json"),
         &serde_json::to_vec_pretty(&summary)?,
     )?;
+    // The run page: training curves of every dictionary from metrics.jsonl.
+    saelab_report::write_run_report(out)?;
     Ok(ContextOutcome::Finished(Box::new(summary)))
 }
 
