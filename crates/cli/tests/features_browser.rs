@@ -995,3 +995,83 @@ fn browse(browser: &Browser, server: &ServerProcess, conn: &Connection) {
     assert_ne!(steered, unsteered, "coefficient 60 changed nothing");
     browser.screenshot(&target, "steer");
 }
+
+/// The longest stretch of consecutive nonzero values.
+fn longest_run(values: impl IntoIterator<Item = f32>) -> usize {
+    let (mut best, mut run) = (0, 0);
+    for v in values {
+        run = if v != 0.0 { run + 1 } else { 0 };
+        best = best.max(run);
+    }
+    best
+}
+
+/// A carry dictionary whose latents hold (λ = 1) until an onset ends them, scanned and served:
+/// its top example shows the feature on through a stretch of consecutive tokens, in the
+/// database and in the page Chromium renders (saved as `carry_feature.png`), and the page
+/// says the values are the codes on.
+#[test]
+fn a_carry_dictionary_shows_held_features_on_through_their_region() {
+    use saelab_sae::contextual::carry::CarrySae;
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("corpus.txt");
+    std::fs::write(&corpus, CORPUS).unwrap();
+    let width = 16;
+    let weights = saelab_sae::SaeWeights::init_tied(D_MODEL, width, 1.0, 11);
+    let mut carry = CarrySae::new(weights, 2, vec![1.0; width], 0.01).unwrap();
+    carry.metadata.hook_name = Some(HOOK.to_string());
+    let dir = tmp.path().join("carry");
+    carry.save(&dir).unwrap();
+    let db = tmp.path().join("carry.db");
+    let o = features(&[
+        "--model",
+        &tiny_llama(),
+        "--corpus",
+        &corpus.display().to_string(),
+        "--ctx",
+        "16",
+        "--sae",
+        &format!("c={}", dir.display()),
+        "--tokens",
+        &TOKENS.to_string(),
+        "--db",
+        &db.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let conn = read_only(&db);
+    let feature: u32 = one(
+        &conn,
+        "SELECT f.feature FROM features f JOIN dictionaries d ON d.id = f.dict \
+         WHERE d.name = 'c' ORDER BY f.count DESC, f.feature LIMIT 1",
+    );
+    let top = examples(
+        &conn,
+        "c",
+        &format!("e.feature = {feature} AND e.kind = 'top'"),
+    );
+    let held = top.first().expect("the busiest feature has a top example");
+    assert!(
+        longest_run(held.acts.iter().copied()) >= 3,
+        "a held feature is on through a stretch: {:?}",
+        held.acts
+    );
+
+    let server = ServerProcess::start(&db);
+    let browser = Browser {
+        profile: tempfile::tempdir().unwrap(),
+        base: server.url.clone(),
+        out: screenshot_dir(),
+    };
+    let target = format!("/d/c/f/{feature}");
+    let dom = browser.dom(&target);
+    assert!(
+        dom.contains("codes on"),
+        "the page says what its values are"
+    );
+    let spans = example_spans(&dom, held.id);
+    assert!(
+        longest_run(spans.iter().map(|s| s.1)) >= 3,
+        "the page shades the held stretch: {spans:?}"
+    );
+    browser.screenshot(&target, "carry_feature");
+}
