@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::contextual_spec::{ContextSpec, ContextTrainer};
-use crate::files::trim_metrics;
+use crate::files::{latest_checkpoint, prune_checkpoints, trim_metrics, write_checkpoint};
 use crate::source::Source;
 use crate::{folder, write_atomic, Observer};
 
@@ -144,7 +144,7 @@ pub fn train_contextual(
         );
     }
     let checkpoints = out.join("checkpoints");
-    let (mut trainers, done) = match resume.then(|| latest(&checkpoints)).flatten() {
+    let (mut trainers, done) = match resume.then(|| latest_checkpoint(&checkpoints)).flatten() {
         Some((step, dir)) => {
             observer.note(&format!("resuming from {} (step {step})", dir.display()));
             let trainers = specs
@@ -349,45 +349,21 @@ fn without_first_position(batch: &ActivationBatch, ctx: usize, d: usize) -> Resu
     Ok(out)
 }
 
-fn latest(dir: &Path) -> Option<(u64, PathBuf)> {
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            Some((name.strip_prefix("step_")?.parse::<u64>().ok()?, e.path()))
-        })
-        .max()
-}
-
-/// `dir/step_N` written beside as a hidden folder and renamed into place; older
-/// checkpoints are removed (the newest is all a resume needs).
+/// `dir/step_N` written whole; older checkpoints are removed (the newest is all a resume
+/// needs; a folder marked `keep` is spared).
 fn save_checkpoint(
     trainers: &[ContextTrainer],
     specs: &[ContextSpec],
     dir: &Path,
     step: u64,
 ) -> Result<()> {
-    let target = dir.join(format!("step_{step}"));
-    let tmp = dir.join(format!(".step_{step}.partial"));
-    let _ = std::fs::remove_dir_all(&tmp);
-    for (t, s) in trainers.iter().zip(specs) {
-        t.save_checkpoint(&tmp.join(s.name()))?;
-    }
-    let _ = std::fs::remove_dir_all(&target);
-    std::fs::rename(&tmp, &target).with_context(|| format!("{}", target.display()))?;
-    for entry in std::fs::read_dir(dir)?.filter_map(|e| e.ok()) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name
-            .strip_prefix("step_")
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            if n < step {
-                std::fs::remove_dir_all(entry.path())?;
-            }
+    write_checkpoint(dir, step, |tmp| {
+        for (t, s) in trainers.iter().zip(specs) {
+            t.save_checkpoint(&tmp.join(s.name()))?;
         }
-    }
-    Ok(())
+        Ok(())
+    })?;
+    prune_checkpoints(dir, 1)
 }
 
 /// One dictionary on the held-out windows.

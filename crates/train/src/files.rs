@@ -11,10 +11,19 @@ pub const KEEP_MARK: &str = "keep";
 
 /// Writes `dir/step_N` beside as a hidden partial folder and renames it into place.
 pub fn save_checkpoint(set: &TrainerSet, dir: &Path, step: u64) -> Result<()> {
+    write_checkpoint(dir, step, |tmp| Ok(set.save_checkpoint(tmp)?))
+}
+
+/// `dir/step_N` filled by `write` in a hidden partial folder, then renamed into place.
+pub fn write_checkpoint(
+    dir: &Path,
+    step: u64,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let target = dir.join(format!("step_{step}"));
     let tmp = dir.join(format!(".step_{step}.partial"));
     let _ = std::fs::remove_dir_all(&tmp);
-    set.save_checkpoint(&tmp)?;
+    write(&tmp)?;
     let _ = std::fs::remove_dir_all(&target);
     std::fs::rename(&tmp, &target).with_context(|| format!("{}", target.display()))?;
     Ok(())
