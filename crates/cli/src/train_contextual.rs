@@ -12,9 +12,10 @@ use crate::train::{Bars, Interrupted};
 
 #[derive(clap::Args)]
 #[command(after_help = "Dictionary specs:
-  carry:k=32,width=8192[,decay_init=0.02,floor=0.01,lr=0.002,seed=N,name=NAME]
+  carry:k=32,width=8192[,decay_init=0.02,floor=0.01,lr=0.002,decay_lr=LR,seed=N,name=NAME]
       saelab's contextual design: each latent carries a learned share λ of its code to the
-      next position; k onsets per position (what L0 counts).
+      next position; k onsets per position (what L0 counts). decay_lr: Adam's lr for λ
+      (default: lr).
   temporal:width=1024[,k=32,heads=4,layers=1,bottleneck=1,tied=true,lr=0.001,gamma=10,name=NAME]
       the temporal SAE (codes predicted by attention over earlier positions plus sparse novel
       codes), saved in SAELens's layout; no k: ReLU novel codes with the norm penalty gamma.

@@ -1009,7 +1009,7 @@ fn longest_run(values: impl IntoIterator<Item = f32>) -> usize {
 /// A carry dictionary whose latents hold (λ = 1) until an onset ends them, scanned and served:
 /// its top example shows the feature on through a stretch of consecutive tokens, in the
 /// database and in the page Chromium renders (saved as `carry_feature.png`), and the page
-/// says the values are the codes on.
+/// says the values are the codes on and how likely the feature is to stay on.
 #[test]
 fn a_carry_dictionary_shows_held_features_on_through_their_region() {
     use saelab_sae::contextual::carry::CarrySae;
@@ -1072,6 +1072,21 @@ fn a_carry_dictionary_shows_held_features_on_through_their_region() {
     assert!(
         longest_run(spans.iter().map(|s| s.1)) >= 3,
         "the page shades the held stretch: {spans:?}"
+    );
+    // Its persistence, as stored, on the page; a held feature stays on more often than not.
+    let p_stay: f64 = one(
+        &conn,
+        &format!(
+            "SELECT f.p_stay FROM features f JOIN dictionaries d ON d.id = f.dict \
+             WHERE d.name = 'c' AND f.feature = {feature}"
+        ),
+    );
+    assert!(p_stay > 0.5, "P(stay) {p_stay}");
+    assert!(
+        dom.contains(&format!(
+            "<b>{p_stay:.2}</b><span>P(stays on at the next token)</span>"
+        )),
+        "the page shows P(stay) {p_stay:.2}"
     );
     browser.screenshot(&target, "carry_feature");
 }

@@ -77,6 +77,10 @@ fn trains_summarises_and_resumes_exactly() {
         page.contains("carry") && page.contains("temporal"),
         "the run page names them"
     );
+    assert!(
+        page.contains("Context share during training") && page.contains("Held-out windows"),
+        "the run page plots the context share and tables the held-out windows"
+    );
     assert_eq!(summary["window"], 31, "the start token is left out");
     for d in summary["dictionaries"].as_array().unwrap() {
         let h = &d["holdout"];

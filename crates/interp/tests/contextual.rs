@@ -1,7 +1,8 @@
 //! The feature database of contextual dictionaries (carry, temporal) on the tiny random
 //! Llama: every example's activations are the dictionary's codes (what is on) from
 //! `run_after_start` over the scanned windows, so a feature that holds shows on through its
-//! region, and top-1 is the codes' argmax.
+//! region, top-1 is the codes' argmax, and each feature's persistence (P(stay), mean run)
+//! is what the codes say.
 
 mod common;
 
@@ -127,6 +128,20 @@ fn examples(db: &Connection, name: &str) -> Vec<ExampleRow> {
     .collect()
 }
 
+/// (p_stay, mean_run) of every feature of a dictionary, by feature.
+fn persistence(db: &Connection, name: &str) -> Vec<(Option<f64>, Option<f64>)> {
+    let mut stmt = db
+        .prepare(
+            "SELECT f.p_stay, f.mean_run FROM features f JOIN dictionaries d ON d.id = f.dict \
+             WHERE d.name = ?1 ORDER BY f.feature",
+        )
+        .unwrap();
+    stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
 fn examples_show_the_codes_that_are_on() {
     let dir = tempfile::tempdir().unwrap();
@@ -221,6 +236,31 @@ fn examples_show_the_codes_that_are_on() {
             held > 10,
             "{name}: only {held} examples on at the position before"
         );
+
+        // Persistence per feature, counted directly from the codes: pairs are firing
+        // positions whose next position is counted, runs are broken by uncounted positions.
+        let stored = persistence(&db, name);
+        let mut some_held = 0;
+        for (f, &(p_stay, mean_run)) in stored.iter().enumerate() {
+            let (mut fires, mut pairs, mut stays, mut runs) = (0u64, 0u64, 0u64, 0u64);
+            for w in 0..scanned.len() {
+                let on = |p: usize| counted(w, p) && codes[w * CTX + p][f] != 0.0;
+                for p in (0..CTX).filter(|&p| on(p)) {
+                    fires += 1;
+                    runs += u64::from(p == 0 || !on(p - 1));
+                    if p + 1 < CTX && counted(w, p + 1) {
+                        pairs += 1;
+                        stays += u64::from(on(p + 1));
+                    }
+                }
+            }
+            let want_stay = (pairs >= 5).then(|| stays as f64 / pairs as f64);
+            let want_run = (runs > 0).then(|| fires as f64 / runs as f64);
+            assert_eq!(p_stay, want_stay, "{name} feature {f} P(stay)");
+            assert_eq!(mean_run, want_run, "{name} feature {f} mean run");
+            some_held += usize::from(p_stay.is_some_and(|p| p > 0.5));
+        }
+        assert!(some_held > 0, "{name}: no feature stays on");
 
         // Top-1 is the codes' largest value at a counted position, for every feature.
         let mut largest = vec![0.0f32; d.d_sae()];

@@ -27,6 +27,8 @@ pub struct MetricsLine {
     pub fvu: Num,
     pub l0: Num,
     pub dead_fraction: Num,
+    /// A contextual dictionary's share of the reconstruction carried by its context path.
+    pub context_share: Num,
     pub threshold: Num,
     pub resampled: Num,
 }
@@ -110,6 +112,35 @@ pub struct Summary {
     pub tokens: Num,
     pub seconds: Num,
     pub holdout: Option<Holdout>,
+    /// `saelab train-contextual`'s per-dictionary lines (with their held-out numbers).
+    #[serde(deserialize_with = "nullable")]
+    pub dictionaries: Vec<WindowDictionaryLine>,
+}
+
+/// One dictionary of a `saelab train-contextual` run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WindowDictionaryLine {
+    pub name: Text,
+    pub kind: Text,
+    pub parameters: Num,
+    pub train_flops_per_token: Num,
+    pub tokens_per_s: Num,
+    pub holdout: Option<WindowHoldout>,
+}
+
+/// A dictionary run over the held-out windows whole.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct WindowHoldout {
+    pub fvu: Num,
+    pub l0: Num,
+    pub codes_per_position: Num,
+    pub context_share: Num,
+    pub dead_fraction: Num,
+    pub median_p_stay: Num,
+    pub median_run: Num,
+    pub positions: Num,
 }
 
 /// Numbers on held-out windows of the training data, computed when the run ends.

@@ -91,6 +91,21 @@ pub fn render(run_dir: &Path) -> Result<String> {
         }
     }
 
+    if let Some(s) = summary.as_ref().filter(|s| !s.dictionaries.is_empty()) {
+        page.section(
+            "holdout-windows",
+            "Held-out windows",
+            Some(
+                "Each dictionary run over the held-out windows whole, from their second position. \
+                 L0 paid: what a position pays for (a contextual dictionary's onsets); codes on: \
+                 what is on, carried codes included; context share: the reconstruction's energy \
+                 carried from earlier positions; P(stay) and run: medians over latents on at \
+                 least 20 times of P(on at t+1 | on at t) and of the mean run length.",
+            ),
+        );
+        page.markup(&window_holdout_table(&s.dictionaries));
+    }
+
     let order: Vec<String> = metrics.curves.iter().map(|c| c.name.clone()).collect();
     death_section::sections(&mut page, run_dir, &order);
 
@@ -249,6 +264,49 @@ fn holdout_table(holdout: Option<&crate::run_files::Holdout>) -> String {
                 Cell::num(d.l0),
                 Cell::count(d.dead),
                 Cell::Number(d.dead_fraction, show_percent),
+            ],
+        });
+    }
+    t.to_html()
+}
+
+fn window_holdout_table(dictionaries: &[crate::run_files::WindowDictionaryLine]) -> String {
+    let head = [
+        "dictionary",
+        "kind",
+        "FVU",
+        "L0 paid",
+        "codes on",
+        "context share",
+        "P(stay)",
+        "run",
+        "dead %",
+        "parameters",
+        "train FLOP/token",
+        "tokens/s",
+    ]
+    .map(escape)
+    .to_vec();
+    let mut t = Table::new("numbers", head);
+    let none = crate::run_files::WindowHoldout::default();
+    for d in dictionaries {
+        let h = d.holdout.as_ref().unwrap_or(&none);
+        t.row(Row {
+            label: d.name.or("(unnamed)").to_string(),
+            key: "name".into(),
+            better: Better::Neither,
+            cells: vec![
+                Cell::Text(d.kind.or("").to_string()),
+                Cell::num(h.fvu),
+                Cell::num(h.l0),
+                Cell::num(h.codes_per_position),
+                Cell::Number(h.context_share, show_percent),
+                Cell::num(h.median_p_stay),
+                Cell::num(h.median_run),
+                Cell::Number(h.dead_fraction, show_percent),
+                Cell::count(d.parameters),
+                Cell::num(d.train_flops_per_token),
+                Cell::num(d.tokens_per_s),
             ],
         });
     }

@@ -120,6 +120,27 @@ fn the_dictionary_page_shows_its_histogram_and_sorts_its_table() {
     assert!(by_max[first..].starts_with(&format!(
         "<td class=\"num\"><a href=\"/d/resid0-topk/f/{top}\""
     )));
+    // Persistence: the feature likeliest to stay on first; features too rare to say last.
+    let by_persistence = s
+        .server
+        .page(&format!("/d/{D0}?sort=persistence&order=desc"));
+    let (top, p): (i64, f64) = conn
+        .query_row(
+            "SELECT feature, p_stay FROM features WHERE dict = 0 AND p_stay IS NOT NULL \
+             ORDER BY p_stay DESC, feature LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let first = by_persistence
+        .find("<td class=\"num\"><a href=\"/d/resid0-topk/f/")
+        .unwrap();
+    let row = &by_persistence[first..];
+    assert!(row.starts_with(&format!(
+        "<td class=\"num\"><a href=\"/d/resid0-topk/f/{top}\""
+    )));
+    assert!(row[..row.find("</tr>").unwrap()].contains(&format!("{p:.2}")));
+    assert!(by_persistence.contains("P(stay) ▼"));
     let by_index = s.server.page(&format!("/d/{D0}?sort=index&order=desc"));
     let first = by_index
         .find("<td class=\"num\"><a href=\"/d/resid0-topk/f/")
@@ -140,17 +161,18 @@ fn the_feature_page_and_its_json_hold_the_database_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    let (count, max_act): (i64, f64) = conn
+    let (count, max_act, mean_run): (i64, f64, f64) = conn
         .query_row(
-            "SELECT count, max_act FROM features WHERE dict = 0 AND feature = ?1",
+            "SELECT count, max_act, mean_run FROM features WHERE dict = 0 AND feature = ?1",
             [feature],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
     let json: serde_json::Value =
         serde_json::from_str(&s.server.page(&format!("/api/d/{D0}/f/{feature}"))).unwrap();
     assert_eq!(json["stats"]["count"], count);
     assert_eq!(json["stats"]["max_act"].as_f64().unwrap(), max_act);
+    assert_eq!(json["stats"]["mean_run"].as_f64().unwrap(), mean_run);
     let tops = examples(
         &conn,
         &format!("e.dict = 0 AND e.feature = {feature} AND e.kind = 'top'"),
@@ -177,6 +199,9 @@ fn the_feature_page_and_its_json_hold_the_database_rows() {
     assert_eq!(api_sum, quantile_count);
 
     let html = s.server.page(&format!("/d/{D0}/f/{feature}"));
+    assert!(html.contains(&format!(
+        "<b>{mean_run:.1}</b><span>mean run (tokens)</span>"
+    )));
     for e in &tops {
         let spans = example_spans(&html, e.id);
         let texts: Vec<&str> = spans.iter().map(|s| s.0.as_str()).collect();

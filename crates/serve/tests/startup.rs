@@ -31,16 +31,20 @@ fn set(db: &Path, sql: &str) {
 #[test]
 fn another_format_or_schema_version_is_refused_with_both_versions() {
     let (_dir, db) = fixture();
-    set(
-        &db,
-        "UPDATE meta SET value = '2' WHERE key = 'schema_version'",
-    );
-    let e = refusal(&db);
-    assert!(e.contains(&db.display().to_string()), "{e}");
-    assert!(
-        e.contains("schema version `2`") && e.contains("schema version 1"),
-        "{e}"
-    );
+    // A database from before persistence was stored (version 1), and one from a later saelab.
+    for older_or_newer in ["1", "3"] {
+        set(
+            &db,
+            &format!("UPDATE meta SET value = '{older_or_newer}' WHERE key = 'schema_version'"),
+        );
+        let e = refusal(&db);
+        assert!(e.contains(&db.display().to_string()), "{e}");
+        assert!(
+            e.contains(&format!("schema version `{older_or_newer}`"))
+                && e.contains("schema version 2"),
+            "{e}"
+        );
+    }
 
     set(
         &db,

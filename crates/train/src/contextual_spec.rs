@@ -31,7 +31,16 @@ pub enum ContextSpec {
 }
 
 /// Keys a `carry:` spec takes.
-const CARRY_KEYS: [&str; 7] = ["k", "width", "decay_init", "floor", "lr", "seed", "name"];
+const CARRY_KEYS: [&str; 8] = [
+    "k",
+    "width",
+    "decay_init",
+    "floor",
+    "lr",
+    "decay_lr",
+    "seed",
+    "name",
+];
 /// Keys a `temporal:` spec takes.
 const TEMPORAL_KEYS: [&str; 10] = [
     "k",
@@ -108,6 +117,7 @@ impl ContextSpec {
                         "decay_init" => cfg.decay_init = number(key, v)? as f32,
                         "floor" => cfg.floor = number(key, v)? as f32,
                         "lr" => cfg.lr = number(key, v)? as f32,
+                        "decay_lr" => cfg.decay_lr = Some(number(key, v)? as f32),
                         "seed" => cfg.seed = count(key, v)? as u64,
                         _ => {}
                     }

@@ -5,7 +5,7 @@
 /// `meta.format` of every feature database.
 pub const FORMAT: &str = "saelab-features";
 /// Bumped whenever a table or a column's meaning changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The statements that create an empty database.
 pub const CREATE: &str = r#"
@@ -43,6 +43,8 @@ CREATE TABLE features (
     mean_act REAL NOT NULL,
     max_act  REAL NOT NULL,
     hist     BLOB NOT NULL,
+    p_stay   REAL,
+    mean_run REAL,
     PRIMARY KEY (dict, feature)
 ) WITHOUT ROWID;
 CREATE INDEX features_density ON features (dict, density);

@@ -151,7 +151,7 @@ impl DatabaseWriter {
             self.conn
                 .prepare_cached(
                     "INSERT INTO features (dict, feature, count, density, mean_act, max_act, \
-                     hist) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     hist, p_stay, mean_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -162,6 +162,8 @@ impl DatabaseWriter {
                         feature.mean,
                         feature.max as f64,
                         blob::from_u32(&feature.hist),
+                        feature.p_stay,
+                        feature.mean_run,
                     ])
                 })
                 .map_err(|e| self.err(e))?;

@@ -254,6 +254,8 @@ impl Scanner {
                 .for_each(|(block, chunk)| {
                     for (i, feature_state) in chunk.iter_mut().enumerate() {
                         let f = block * FEATURE_BLOCK + i;
+                        let rows = entries.feature(f).iter().map(|e| e.0 as usize);
+                        feature_state.runs.add(rows, &counted, ctx);
                         for &(row, value) in entries.feature(f) {
                             let update = Update {
                                 batch: &batch,

@@ -1,5 +1,6 @@
-//! Training curves of a run: FVU, L0, dead fraction, learning rate and (for the penalised
-//! trainers) the sparsity coefficient against tokens, one line per dictionary.
+//! Training curves of a run: FVU, L0, dead fraction, learning rate, (for the penalised
+//! trainers) the sparsity coefficient and (for contextual runs) the context share against
+//! tokens, one line per dictionary.
 
 use super::lines::{self, LinePlot, Series};
 use super::Figure;
@@ -17,7 +18,7 @@ struct Curve {
     caption: &'static str,
 }
 
-const CURVES: [Curve; 5] = [
+const CURVES: [Curve; 6] = [
     Curve {
         kind: "training-fvu",
         title: "FVU during training",
@@ -73,7 +74,21 @@ const CURVES: [Curve; 5] = [
         caption: "The L1 (or JumpReLU's L0) coefficient of the penalised trainers at each logged \
             step: its warm-up, or its path when steered towards a target_l0.",
     },
+    Curve {
+        kind: "training-context-share",
+        title: "Context share during training",
+        y_title: "context share",
+        y_format: TickFormat::Percent,
+        y_from_zero: true,
+        pick: |l| l.context_share,
+        caption: "Share of the reconstruction's energy carried by codes that came from earlier \
+            positions (a contextual dictionary's context path; 0 for per-position ones) on each \
+            logged training batch.",
+    },
 ];
+
+/// Plots drawn only when some dictionary of the run has their numbers.
+const ONLY_WHEN_PRESENT: [&str; 2] = ["training-sparsity-coefficient", "training-context-share"];
 
 pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
     CURVES
@@ -93,9 +108,10 @@ pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
                         .collect(),
                 })
                 .collect();
-            // TopK and BatchTopK have no coefficient: a run of only those has no such plot.
+            // TopK and BatchTopK have no coefficient, `saelab train` runs no context share:
+            // a run without them has no such plot.
             let none = series.iter().all(|s| s.points.is_empty());
-            if none && c.kind == "training-sparsity-coefficient" {
+            if none && ONLY_WHEN_PRESENT.contains(&c.kind) {
                 return None;
             }
             Some(Figure {
@@ -142,5 +158,20 @@ mod tests {
             .expect("plotted");
         assert!(coefficient.svg.contains("<svg"), "{}", coefficient.svg);
         assert_eq!(figs.len(), 5);
+        assert!(!titles(&metrics(&relu)).contains(&"Context share during training".to_string()));
+    }
+
+    #[test]
+    fn the_context_share_is_plotted_for_contextual_runs() {
+        let run = "{\"name\":\"topk\",\"step\":9,\"tokens\":4064,\"fvu\":0.5,\"l0\":32,\
+                   \"context_share\":0.0}\n\
+                   {\"name\":\"carry\",\"step\":9,\"tokens\":4064,\"fvu\":0.4,\"l0\":32,\
+                   \"context_share\":0.25}\n";
+        let figs = figures(&metrics(run));
+        let share = figs
+            .iter()
+            .find(|f| f.title == "Context share during training")
+            .expect("plotted");
+        assert!(share.svg.contains("carry") && share.svg.contains("topk"));
     }
 }

@@ -44,6 +44,10 @@ pub struct CarryConfig {
     /// Carried codes below this (training units) are dropped.
     pub floor: f32,
     pub lr: f32,
+    /// Adam's lr for λ; `None`: `lr`. λ moves at most about this much per step, so a run of
+    /// a few hundred steps needs a larger one for λ to travel from its start to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decay_lr: Option<f32>,
     pub seed: u64,
     /// Scale inputs so E‖x‖² = d_in (measured on the first batch).
     pub normalize_activations: bool,
@@ -63,6 +67,7 @@ impl CarryConfig {
             decay_init: 0.02,
             floor: 0.01,
             lr: 2e-3,
+            decay_lr: None,
             seed: 0,
             normalize_activations: true,
         }
@@ -90,11 +95,13 @@ impl CarryConfig {
                 format!("= {} must be positive", self.floor),
             ));
         }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return Err(SaeError::config(
-                "lr",
-                format!("= {} must be positive", self.lr),
-            ));
+        for (name, lr) in [("lr", Some(self.lr)), ("decay_lr", self.decay_lr)] {
+            match lr {
+                Some(v) if !(v.is_finite() && v > 0.0) => {
+                    return Err(SaeError::config(name, format!("= {v} must be positive")));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -217,7 +224,11 @@ impl CarryTrainer {
         self.opt[1].update(&mut w.b_enc, &g.b_enc, adam);
         self.opt[2].update(&mut w.w_dec, &g.w_dec, adam);
         self.opt[3].update(&mut w.b_dec, &g.b_dec, adam);
-        self.opt[4].update(&mut self.decay, &out.decay, adam);
+        let decay_adam = AdamStep {
+            lr: self.cfg.decay_lr.unwrap_or(self.cfg.lr),
+            ..adam
+        };
+        self.opt[4].update(&mut self.decay, &out.decay, decay_adam);
         normalize_rows(&mut w.w_dec, d);
         self.decay.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
         let stats = ContextStepStats {

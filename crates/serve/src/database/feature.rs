@@ -27,6 +27,10 @@ pub struct FeatureStats {
     pub density: f64,
     pub mean_act: f64,
     pub max_act: f64,
+    /// P(fires at the next position | fires here); `None`: too few firings to say.
+    pub p_stay: Option<f64>,
+    /// Mean length of its runs of consecutive firing positions.
+    pub mean_run: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,7 +99,7 @@ pub fn stats(
     feature: u32,
 ) -> rusqlite::Result<Option<(FeatureStats, Vec<u32>)>> {
     conn.prepare_cached(
-        "SELECT count, density, mean_act, max_act, hist FROM features \
+        "SELECT count, density, mean_act, max_act, hist, p_stay, mean_run FROM features \
          WHERE dict = ?1 AND feature = ?2",
     )?
     .query_row((dict, feature), |r| {
@@ -105,6 +109,8 @@ pub fn stats(
                 density: r.get(1)?,
                 mean_act: r.get(2)?,
                 max_act: r.get(3)?,
+                p_stay: r.get(5)?,
+                mean_run: r.get(6)?,
             },
             blob::u32_column(r, 4)?,
         ))

@@ -8,15 +8,17 @@ pub enum SortKey {
     Density,
     MaxAct,
     MeanAct,
+    Persistence,
     Index,
 }
 
 impl SortKey {
-    pub const ALL: [SortKey; 4] = [
+    pub const ALL: [SortKey; 5] = [
         SortKey::Index,
         SortKey::Density,
         SortKey::MeanAct,
         SortKey::MaxAct,
+        SortKey::Persistence,
     ];
 
     pub fn parse(s: &str) -> Option<SortKey> {
@@ -24,6 +26,7 @@ impl SortKey {
             "density" => Some(SortKey::Density),
             "max" => Some(SortKey::MaxAct),
             "mean" => Some(SortKey::MeanAct),
+            "persistence" => Some(SortKey::Persistence),
             "index" => Some(SortKey::Index),
             _ => None,
         }
@@ -34,6 +37,7 @@ impl SortKey {
             SortKey::Density => "density",
             SortKey::MaxAct => "max",
             SortKey::MeanAct => "mean",
+            SortKey::Persistence => "persistence",
             SortKey::Index => "index",
         }
     }
@@ -43,6 +47,8 @@ impl SortKey {
             SortKey::Density => "density",
             SortKey::MaxAct => "max_act",
             SortKey::MeanAct => "mean_act",
+            // NULL (too few firings to say) sorts below every value.
+            SortKey::Persistence => "p_stay",
             SortKey::Index => "feature",
         }
     }
@@ -64,6 +70,8 @@ pub struct FeatureRow {
     pub density: f64,
     pub mean_act: f64,
     pub max_act: f64,
+    /// P(fires at the next position | fires here); `None`: too few firings to say.
+    pub p_stay: Option<f64>,
     /// The lens's most promoted tokens, strongest first.
     pub promoted: Vec<u32>,
 }
@@ -78,7 +86,8 @@ pub fn page(conn: &Connection, dict: i64, listing: Listing) -> rusqlite::Result<
     // The column and direction come from fixed strings, never from the request.
     let order = if listing.descending { "DESC" } else { "ASC" };
     let sql = format!(
-        "SELECT feature, count, density, mean_act, max_act FROM features WHERE dict = ?1 \
+        "SELECT feature, count, density, mean_act, max_act, p_stay FROM features \
+         WHERE dict = ?1 \
          ORDER BY {col} {order}, feature ASC LIMIT ?2 OFFSET ?3",
         col = listing.sort.column()
     );
@@ -92,6 +101,7 @@ pub fn page(conn: &Connection, dict: i64, listing: Listing) -> rusqlite::Result<
                 density: r.get(2)?,
                 mean_act: r.get(3)?,
                 max_act: r.get(4)?,
+                p_stay: r.get(5)?,
                 promoted: Vec::new(),
             })
         })?

@@ -8,7 +8,7 @@ use axum::response::Redirect;
 use maud::{html, Markup};
 
 use super::chip::chip;
-use super::format::{count, value};
+use super::format::{count, persistence, value};
 use super::layout::{dictionary_url, feature_url, page as shell};
 use super::plots::{bars, log_ticks, Bars};
 use crate::database::catalog::{DensityHistogram, DictionaryInfo, DENSITY_BIN_WIDTH};
@@ -29,7 +29,7 @@ pub async fn page(
         None => SortKey::Density,
         Some(s) => SortKey::parse(s).ok_or_else(|| {
             HttpError::bad_request(format!(
-                "parameter `sort`: `{s}` is not one of density, max, mean, index"
+                "parameter `sort`: `{s}` is not one of density, max, mean, persistence, index"
             ))
         })?,
     };
@@ -157,6 +157,7 @@ fn feature_row(state: &AppState, name: &str, row: &FeatureRow) -> Markup {
             td.num { @if row.density > 0.0 { (value(row.density * 100.0)) " %" } @else { span.muted { "dead" } } }
             td.num { (value(row.mean_act)) }
             td.num { (value(row.max_act)) }
+            td.num { (persistence(row.p_stay)) }
             td.num { (count(row.count)) }
             td { @for &t in &row.promoted { (chip(state, t)) " " } }
         }
@@ -169,6 +170,7 @@ fn column_title(key: SortKey) -> &'static str {
         SortKey::Density => "density",
         SortKey::MeanAct => "mean act",
         SortKey::MaxAct => "max act",
+        SortKey::Persistence => "P(stay)",
     }
 }
 

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use maud::{html, Markup};
 
 use super::chip::chip;
-use super::format::{count, density, value};
+use super::format::{count, density, persistence, value};
 use super::layout::{dictionary_url, encode, feature_url, page as shell};
 use super::plots::{bars, log_ticks, Bars};
 use super::tokens::highlighted;
@@ -59,6 +59,12 @@ pub async fn page(
             div.stat { b { (count(data.stats.count)) } span { "firing positions" } }
             div.stat { b { (value(data.stats.mean_act)) } span { "mean activation (when firing)" } }
             div.stat { b { (value(data.stats.max_act)) } span { "max activation" } }
+            div.stat title="P(fires at the next token | fires here), over counted positions of the same window" {
+                b { (persistence(data.stats.p_stay)) } span { "P(stays on at the next token)" }
+            }
+            @if let Some(run) = data.stats.mean_run {
+                div.stat { b { (format!("{run:.1}")) } span { "mean run (tokens)" } }
+            }
         }
         p {
             a href=(format!("/steer?dict={}&feature={}", encode(&data.dictionary), data.feature)) { "Steer with this feature" }

@@ -1,5 +1,7 @@
 //! Numbers as pages show them.
 
+use maud::{html, Markup};
+
 /// Three significant digits, scientific outside [0.01, 100000).
 pub fn value(v: f64) -> String {
     let a = v.abs();
@@ -55,6 +57,16 @@ pub fn density(d: f64) -> String {
         "dead".into()
     } else {
         format!("{} % (10^{:.2})", value(d * 100.0), d.log10())
+    }
+}
+
+/// P(stays on at the next token), or a dash where it fired too few times to say.
+pub fn persistence(p_stay: Option<f64>) -> Markup {
+    html! {
+        @match p_stay {
+            Some(p) => (format!("{p:.2}")),
+            None => span.muted { "–" },
+        }
     }
 }
 

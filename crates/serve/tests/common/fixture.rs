@@ -293,6 +293,26 @@ fn f32_blob(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// P(stay) (from 5 pairs) and mean run of a feature firing at `fires` ((window, pos, _) in
+/// order), over windows of `rows[w].len()` positions.
+fn persistence(
+    fires: &[(usize, usize, f32)],
+    rows: &[Vec<Vec<(u32, f32)>>],
+) -> (Option<f64>, Option<f64>) {
+    let on = |w: usize, t: usize| fires.iter().any(|e| e.0 == w && e.1 == t);
+    let (mut pairs, mut stays, mut runs) = (0u64, 0u64, 0u64);
+    for &(w, t, _) in fires {
+        runs += u64::from(!(t > 1 && on(w, t - 1)));
+        if t + 1 < rows[w].len() {
+            pairs += 1;
+            stays += u64::from(on(w, t + 1));
+        }
+    }
+    let p_stay = (pairs >= 5).then(|| stays as f64 / pairs as f64);
+    let mean_run = (runs > 0).then(|| fires.len() as f64 / runs as f64);
+    (p_stay, mean_run)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_dictionary(
     conn: &Connection,
@@ -351,9 +371,10 @@ fn write_dictionary(
             hist[b.saturating_sub(1).min(HIST_BINS - 1)] += 1;
         }
         let hist_blob: Vec<u8> = hist.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let (p_stay, mean_run) = persistence(fires, &acts.rows);
         conn.execute(
-            "INSERT INTO features (dict, feature, count, density, mean_act, max_act, hist) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO features (dict, feature, count, density, mean_act, max_act, hist, \
+             p_stay, mean_run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             (
                 dict,
                 f as i64,
@@ -362,6 +383,8 @@ fn write_dictionary(
                 mean,
                 f64::from(max),
                 hist_blob,
+                p_stay,
+                mean_run,
             ),
         )
         .unwrap();
