@@ -31,17 +31,7 @@ impl<'py> Rows<'py> {
         cols_what: &str,
     ) -> PyResult<Self> {
         let expected = format!("a float32 array of shape [n, {cols}]");
-        let torch = is_torch(obj);
-        let array = as_numpy(obj, name, &expected)?;
-        let py = obj.py();
-        let descr = array.dtype();
-        if !descr.is_equiv_to(&dtype::<f32>(py)) {
-            return Err(bad_type(
-                name,
-                format!("has dtype {descr}; expected float32 (convert with .astype(np.float32))"),
-            ));
-        }
-        let shape = array.shape().to_vec();
+        let (array, shape, torch) = float32(obj, name, &expected)?;
         let (rows, vector) = match shape.as_slice() {
             [c] => (usize::from(*c > 0), true),
             [r, _] => (*r, false),
@@ -58,17 +48,6 @@ impl<'py> Rows<'py> {
                 format!("has shape {shape:?}; {cols_what} is {cols}, so expected {expected}"),
             ));
         }
-        if !array.is_c_contiguous() {
-            return Err(bad_value(
-                name,
-                "is not C-contiguous (a transposed or strided view); pass \
-                 np.ascontiguousarray(...) (or .contiguous() for a tensor)",
-            ));
-        }
-        let array = array
-            .cast::<PyArrayDyn<f32>>()
-            .map_err(|_| bad_type(name, format!("is not {expected}")))?
-            .readonly();
         Ok(Rows {
             array,
             rows,
@@ -96,13 +75,116 @@ impl<'py> Rows<'py> {
         } else {
             vec![self.rows, cols]
         };
-        let array = data.into_pyarray(py).reshape(shape)?.into_any();
-        if self.torch {
-            let torch = py.import(intern!(py, "torch"))?;
-            return torch.call_method1(intern!(py, "from_numpy"), (array,));
-        }
-        Ok(array)
+        shaped(py, data, shape, self.torch)
     }
+}
+
+/// Whole windows of activations: `[windows, len, cols]`, or one window `[len, cols]`.
+pub struct Windows<'py> {
+    array: PyReadonlyArrayDyn<'py, f32>,
+    pub windows: usize,
+    pub len: usize,
+    /// One window came in: results go back without the window axis.
+    single: bool,
+    torch: bool,
+}
+
+impl<'py> Windows<'py> {
+    pub fn read(obj: &Bound<'py, PyAny>, name: &str, cols: usize) -> PyResult<Self> {
+        let expected = format!("a float32 array of shape [windows, len, {cols}]");
+        let (array, shape, torch) = float32(obj, name, &expected)?;
+        let (windows, len, single) = match shape.as_slice() {
+            [l, c] if *c == cols => (1, *l, true),
+            [w, l, c] if *c == cols => (*w, *l, false),
+            _ => {
+                return Err(bad_value(
+                    name,
+                    format!(
+                        "has shape {shape:?}; the dictionary's d_in is {cols}, so expected \
+                         {expected} or one window [len, {cols}]"
+                    ),
+                ))
+            }
+        };
+        if len == 0 {
+            return Err(bad_value(name, "has windows of length 0"));
+        }
+        Ok(Windows {
+            array,
+            windows,
+            len,
+            single,
+            torch,
+        })
+    }
+
+    pub fn values(&self) -> PyResult<&[f32]> {
+        self.array
+            .as_slice()
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+    }
+
+    /// `data` (`windows × len × cols`) shaped as the argument came, NumPy or PyTorch.
+    pub fn give_back(
+        &self,
+        py: Python<'py>,
+        data: Vec<f32>,
+        cols: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let shape = if self.single {
+            vec![self.len, cols]
+        } else {
+            vec![self.windows, self.len, cols]
+        };
+        shaped(py, data, shape, self.torch)
+    }
+}
+
+/// `obj` as a C-contiguous float32 array, with its shape and whether it was a PyTorch
+/// tensor; `expected` says what was wanted in errors.
+fn float32<'py>(
+    obj: &Bound<'py, PyAny>,
+    name: &str,
+    expected: &str,
+) -> PyResult<(PyReadonlyArrayDyn<'py, f32>, Vec<usize>, bool)> {
+    let torch = is_torch(obj);
+    let array = as_numpy(obj, name, expected)?;
+    let py = obj.py();
+    let descr = array.dtype();
+    if !descr.is_equiv_to(&dtype::<f32>(py)) {
+        return Err(bad_type(
+            name,
+            format!("has dtype {descr}; expected float32 (convert with .astype(np.float32))"),
+        ));
+    }
+    let shape = array.shape().to_vec();
+    if !array.is_c_contiguous() {
+        return Err(bad_value(
+            name,
+            "is not C-contiguous (a transposed or strided view); pass \
+             np.ascontiguousarray(...) (or .contiguous() for a tensor)",
+        ));
+    }
+    let array = array
+        .cast::<PyArrayDyn<f32>>()
+        .map_err(|_| bad_type(name, format!("is not {expected}")))?
+        .readonly();
+    Ok((array, shape, torch))
+}
+
+/// `data` as a NumPy array of `shape` without a copy, or a PyTorch tensor viewing it.
+fn shaped<'py>(
+    py: Python<'py>,
+    data: Vec<f32>,
+    shape: Vec<usize>,
+    torch: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let array = data.into_pyarray(py).reshape(shape)?.into_any();
+    if torch {
+        let torch = py.import(intern!(py, "torch"))?;
+        return torch.call_method1(intern!(py, "from_numpy"), (array,));
+    }
+    Ok(array)
 }
 
 /// A PyTorch tensor (results for it go back as tensors).

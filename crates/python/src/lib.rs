@@ -6,6 +6,7 @@
 //! library's message, and bad arguments `TypeError`/`ValueError` naming the argument.
 
 mod arrays;
+mod contextual;
 mod data;
 mod errors;
 mod eval;
@@ -27,6 +28,7 @@ fn _saelab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SaelabError", m.py().get_type::<errors::SaelabError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<sae::Sae>()?;
+    m.add_class::<contextual::ContextualSae>()?;
     m.add_class::<model::Model>()?;
     m.add_class::<data::Corpus>()?;
     m.add_class::<data::Cache>()?;

@@ -21,13 +21,14 @@ from os import PathLike, fspath
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from . import _progress
-from ._saelab import Cache, Corpus, Features, Model, Sae, SaelabError, __version__
+from ._saelab import Cache, ContextualSae, Corpus, Features, Model, Sae, SaelabError, __version__
 from ._saelab import evaluate as _evaluate
 from ._saelab import harvest as _harvest
 from ._saelab import train as _train
 
 __all__ = [
     "Cache",
+    "ContextualSae",
     "Corpus",
     "EvalResults",
     "Features",

@@ -14,6 +14,33 @@ __version__: str
 class SaelabError(Exception):
     """An error from saelab's library; the message names the file, field or argument."""
 
+class ContextualSae:
+    """A dictionary run over whole windows in order: carry, temporal, or any per-position one."""
+
+    @staticmethod
+    def load(path: _Path) -> ContextualSae:
+        """Loads a carry or temporal folder (``saelab train-contextual``), or any ``Sae`` folder."""
+    def save(self, path: _Path) -> None:
+        """Writes the dictionary's folder (a temporal SAE in SAELens's layout)."""
+    def run(self, x: _Floats) -> Dict[str, Any]:
+        """Windows ``[windows, len, d_in]`` (or one ``[len, d_in]``) run in order: ``codes`` (on),
+        ``paid`` (onsets / novel codes), ``reconstruction``, ``context_share``, ``l0``,
+        ``codes_on``."""
+    @property
+    def d_in(self) -> int: ...
+    @property
+    def d_sae(self) -> int: ...
+    @property
+    def architecture(self) -> str:
+        """``carry``, ``temporal`` or a per-position dictionary's SAELens name."""
+    @property
+    def decay(self) -> Optional[npt.NDArray[np.float32]]:
+        """A carry dictionary's λ per latent (None for others)."""
+    @property
+    def W_dec(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def metadata(self) -> Dict[str, Any]: ...
+
 class Sae:
     """A sparse dictionary: ``encode`` activations into features, ``decode`` them back."""
 
