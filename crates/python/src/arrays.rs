@@ -57,9 +57,7 @@ impl<'py> Rows<'py> {
     }
 
     pub fn values(&self) -> PyResult<&[f32]> {
-        self.array
-            .as_slice()
-            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+        contiguous(&self.array)
     }
 
     /// `data` (`rows × cols`, row-major) in the caller's form: NumPy or PyTorch, one vector
@@ -119,9 +117,7 @@ impl<'py> Windows<'py> {
     }
 
     pub fn values(&self) -> PyResult<&[f32]> {
-        self.array
-            .as_slice()
-            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+        contiguous(&self.array)
     }
 
     /// `data` (`windows × len × cols`) shaped as the argument came, NumPy or PyTorch.
@@ -170,6 +166,13 @@ fn float32<'py>(
         .map_err(|_| bad_type(name, format!("is not {expected}")))?
         .readonly();
     Ok((array, shape, torch))
+}
+
+/// The values of an array checked C-contiguous by [`float32`].
+fn contiguous<'a>(array: &'a PyReadonlyArrayDyn<'_, f32>) -> PyResult<&'a [f32]> {
+    array
+        .as_slice()
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
 }
 
 /// `data` as a NumPy array of `shape` without a copy, or a PyTorch tensor viewing it.

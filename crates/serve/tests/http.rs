@@ -141,6 +141,24 @@ fn the_dictionary_page_shows_its_histogram_and_sorts_its_table() {
     )));
     assert!(row[..row.find("</tr>").unwrap()].contains(&format!("{p:.2}")));
     assert!(by_persistence.contains("P(stay) ▼"));
+    // Ascending, the least persistent feature first: those too rare to say stay last.
+    let ascending = s
+        .server
+        .page(&format!("/d/{D0}?sort=persistence&order=asc"));
+    let least: i64 = conn
+        .query_row(
+            "SELECT feature FROM features WHERE dict = 0 AND p_stay IS NOT NULL \
+             ORDER BY p_stay ASC, feature LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let first = ascending
+        .find("<td class=\"num\"><a href=\"/d/resid0-topk/f/")
+        .unwrap();
+    assert!(ascending[first..].starts_with(&format!(
+        "<td class=\"num\"><a href=\"/d/resid0-topk/f/{least}\""
+    )));
     let by_index = s.server.page(&format!("/d/{D0}?sort=index&order=desc"));
     let first = by_index
         .find("<td class=\"num\"><a href=\"/d/resid0-topk/f/")

@@ -47,7 +47,7 @@ impl SortKey {
             SortKey::Density => "density",
             SortKey::MaxAct => "max_act",
             SortKey::MeanAct => "mean_act",
-            // NULL (too few firings to say) sorts below every value.
+            // NULL (too few firings to say) comes last in either order.
             SortKey::Persistence => "p_stay",
             SortKey::Index => "feature",
         }
@@ -88,7 +88,7 @@ pub fn page(conn: &Connection, dict: i64, listing: Listing) -> rusqlite::Result<
     let sql = format!(
         "SELECT feature, count, density, mean_act, max_act, p_stay FROM features \
          WHERE dict = ?1 \
-         ORDER BY {col} {order}, feature ASC LIMIT ?2 OFFSET ?3",
+         ORDER BY {col} {order} NULLS LAST, feature ASC LIMIT ?2 OFFSET ?3",
         col = listing.sort.column()
     );
     let offset = listing.page.saturating_mul(listing.per_page);
