@@ -284,6 +284,7 @@ pub enum ContextTrainer {
 #[derive(Clone, Debug, Serialize)]
 pub struct StepLine {
     pub step: u64,
+    pub lr: f32,
     pub loss: f64,
     pub mse: f64,
     pub fvu: f64,
@@ -295,6 +296,7 @@ impl From<ContextStepStats> for StepLine {
     fn from(s: ContextStepStats) -> Self {
         StepLine {
             step: s.step,
+            lr: s.lr,
             loss: s.loss,
             mse: s.mse,
             fvu: s.fvu,
@@ -352,6 +354,7 @@ impl ContextTrainer {
                 let s = t.step(x)?;
                 StepLine {
                     step: s.step,
+                    lr: s.lr,
                     loss: s.loss,
                     mse: s.mse,
                     fvu: s.fvu,

@@ -87,8 +87,13 @@ const CURVES: [Curve; 6] = [
     },
 ];
 
-/// Plots drawn only when some dictionary of the run has their numbers.
-const ONLY_WHEN_PRESENT: [&str; 2] = ["training-sparsity-coefficient", "training-context-share"];
+/// Plots drawn only when some dictionary of the run has their numbers (contextual runs log
+/// no dead fraction).
+const ONLY_WHEN_PRESENT: [&str; 3] = [
+    "training-dead-fraction",
+    "training-sparsity-coefficient",
+    "training-context-share",
+];
 
 pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
     CURVES
@@ -108,8 +113,8 @@ pub fn figures(metrics: &RunMetrics) -> Vec<Figure> {
                         .collect(),
                 })
                 .collect();
-            // TopK and BatchTopK have no coefficient, `saelab train` runs no context share:
-            // a run without them has no such plot.
+            // TopK and BatchTopK have no coefficient, `saelab train` runs no context share,
+            // contextual runs no dead fraction: a run without them has no such plot.
             let none = series.iter().all(|s| s.points.is_empty());
             if none && ONLY_WHEN_PRESENT.contains(&c.kind) {
                 return None;
@@ -144,7 +149,7 @@ mod tests {
     #[test]
     fn the_coefficient_is_plotted_only_for_penalised_trainers() {
         let topk = "{\"name\":\"t\",\"step\":9,\"tokens\":40960,\"fvu\":0.5,\"l0\":32,\
-                    \"lr\":0.001,\"sparsity_coefficient\":0.0}\n";
+                    \"lr\":0.001,\"sparsity_coefficient\":0.0,\"dead_fraction\":0.0}\n";
         let titles = |m: &RunMetrics| figures(m).into_iter().map(|f| f.title).collect::<Vec<_>>();
         assert!(!titles(&metrics(topk)).contains(&"Sparsity coefficient".to_string()));
         let relu = format!(
@@ -173,5 +178,10 @@ mod tests {
             .find(|f| f.title == "Context share during training")
             .expect("plotted");
         assert!(share.svg.contains("carry") && share.svg.contains("topk"));
+        assert!(
+            figs.iter()
+                .all(|f| f.title != "Dead latents during training"),
+            "no dead fraction is logged, so no plot of it"
+        );
     }
 }
