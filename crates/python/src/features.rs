@@ -118,8 +118,9 @@ impl Features {
         })
     }
 
-    /// Every feature of `dictionary`: arrays `index`, `count`, `density`, `max_act`
-    /// (ready for `pandas.DataFrame`).
+    /// Every feature of `dictionary`: arrays `index`, `count`, `density`, `max_act`,
+    /// `p_stay` and `mean_run` (NaN where the database has none; ready for
+    /// `pandas.DataFrame`).
     fn summary<'py>(&self, py: Python<'py>, dictionary: &str) -> PyResult<Bound<'py, PyDict>> {
         self.with(|r| {
             let d = self::dictionary(r, dictionary)?;
@@ -141,6 +142,16 @@ impl Features {
             dict.set_item(
                 "max_act",
                 to_numpy(py, rows.iter().map(|f| f.max_act).collect(), &[n])?,
+            )?;
+            // NaN where the database has none (too rare to say; never fired).
+            let or_nan = |v: Option<f64>| v.unwrap_or(f64::NAN);
+            dict.set_item(
+                "p_stay",
+                to_numpy(py, rows.iter().map(|f| or_nan(f.p_stay)).collect(), &[n])?,
+            )?;
+            dict.set_item(
+                "mean_run",
+                to_numpy(py, rows.iter().map(|f| or_nan(f.mean_run)).collect(), &[n])?,
             )?;
             Ok(dict)
         })

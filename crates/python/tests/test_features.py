@@ -24,11 +24,17 @@ def test_summaries_equal_the_tables(db):
     assert features.dictionaries[0]["d_sae"] == 64 and features.scan["ctx"] == 32
     summary = features.summary("topk")
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT feature, count, density, max_act FROM features ORDER BY feature").fetchall()
+        rows = conn.execute(
+            "SELECT feature, count, density, max_act, p_stay, mean_run FROM features ORDER BY feature"
+        ).fetchall()
     assert summary["index"].tolist() == [r[0] for r in rows]
     assert summary["count"].tolist() == [r[1] for r in rows]
     np.testing.assert_array_equal(summary["density"], [r[2] for r in rows])
     np.testing.assert_array_equal(summary["max_act"], [r[3] for r in rows])
+    nan = float("nan")
+    np.testing.assert_array_equal(summary["p_stay"], [nan if r[4] is None else r[4] for r in rows])
+    np.testing.assert_array_equal(summary["mean_run"], [nan if r[5] is None else r[5] for r in rows])
+    assert np.isfinite(summary["p_stay"]).sum() > 0
 
 
 def test_a_features_examples_and_lens_agree(db):

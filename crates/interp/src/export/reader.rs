@@ -56,6 +56,10 @@ pub struct FeatureSummary {
     pub count: u64,
     pub density: f64,
     pub max_act: f64,
+    /// P(fires at the next position | fires here); `None` when too rare to say.
+    pub p_stay: Option<f64>,
+    /// Mean run length; `None` when it never fired.
+    pub mean_run: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -149,12 +153,12 @@ impl FeatureReader {
     }
 
     /// Every feature of the dictionary, silent ones included, in index order: how often it
-    /// fired, its density and its largest activation.
+    /// fired, its density, its largest activation and its persistence.
     pub fn summaries(&self, dict: &DictionaryRow) -> Result<Vec<FeatureSummary>> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT feature, count, density, max_act FROM features \
+                "SELECT feature, count, density, max_act, p_stay, mean_run FROM features \
                  WHERE dict = ?1 ORDER BY feature",
             )
             .map_err(|e| self.err(e))?;
@@ -164,6 +168,8 @@ impl FeatureReader {
                 count: r.get::<_, i64>(1)?.max(0) as u64,
                 density: r.get(2)?,
                 max_act: r.get(3)?,
+                p_stay: r.get(4)?,
+                mean_run: r.get(5)?,
             })
         })
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
