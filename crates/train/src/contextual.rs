@@ -27,11 +27,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
 use crate::contextual_spec::{ContextSpec, ContextTrainer};
-use crate::files::{latest_checkpoint, prune_checkpoints, trim_metrics, write_checkpoint};
+use crate::files::{
+    latest_checkpoint, prune_checkpoints, read_config, trim_metrics, write_checkpoint,
+};
 use crate::source::Source;
 use crate::{folder, write_atomic, Observer};
 
-pub const CONFIG: &str = "config.json";
+pub use crate::files::CONFIG;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,15 +88,7 @@ pub fn train_contextual(
 ) -> Result<ContextOutcome> {
     let resume = matches!(start, ContextStart::Resume);
     let cfg = match start {
-        ContextStart::Resume => {
-            let path = out.join(CONFIG);
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!("--resume: {} (is --out a run folder?)", path.display())
-            })?;
-            serde_json::from_str::<RunFile>(&text)
-                .with_context(|| format!("{}", path.display()))?
-                .run
-        }
+        ContextStart::Resume => read_config::<RunFile>(out)?.run,
         ContextStart::Fresh(cfg) => *cfg,
     };
     check(&cfg)?;

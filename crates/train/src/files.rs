@@ -1,10 +1,22 @@
-//! The run folder's checkpoints and its metrics log: written whole or not at all, pruned to
-//! the last few, and the log cut back to the checkpoint a resume starts from.
+//! The run folder's config, checkpoints and metrics log: checkpoints written whole or not at
+//! all, pruned to the last few, and the log cut back to the checkpoint a resume starts from.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use saelab_sae::train::set::TrainerSet;
+use serde::de::DeserializeOwned;
+
+/// The run's settings and dictionaries, as written at its start.
+pub const CONFIG: &str = "config.json";
+
+/// The `config.json` of run folder `out`, for `--resume`.
+pub fn read_config<T: DeserializeOwned>(out: &Path) -> Result<T> {
+    let path = out.join(CONFIG);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--resume: {} (is --out a run folder?)", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{}", path.display()))
+}
 
 /// A checkpoint folder holding a file of this name is never pruned.
 pub const KEEP_MARK: &str = "keep";

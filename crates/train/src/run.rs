@@ -19,14 +19,15 @@ use saelab_sae::{Dictionary, Metadata, SaeSpec, StepStats, TrainConfig};
 
 use crate::baselines::{BaselineFits, Baselines, BASELINES};
 use crate::config::RunConfig;
-use crate::files::{latest_checkpoint, prune_checkpoints, save_checkpoint, trim_metrics};
+use crate::files::{
+    latest_checkpoint, prune_checkpoints, read_config, save_checkpoint, trim_metrics,
+};
 use crate::holdout::evaluate_holdout;
 use crate::snapshots;
 use crate::source::Source;
 use crate::{folder, write_atomic, Observer};
 
-/// The run's settings and dictionaries, as written at its start.
-pub const CONFIG: &str = "config.json";
+pub use crate::files::CONFIG;
 
 /// How a run starts.
 pub enum Start {
@@ -83,14 +84,8 @@ pub fn train(
     let resume = matches!(start, Start::Resume);
     let run = match start {
         Start::Resume => {
-            let path = out.join(CONFIG);
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!("--resume: {} (is --out a run folder?)", path.display())
-            })?;
+            let run = read_config::<RunFile>(out)?.run;
             _lock = folder::lock(out, "--out")?;
-            let run = serde_json::from_str::<RunFile>(&text)
-                .with_context(|| format!("{}", path.display()))?
-                .run;
             run.check()?;
             run
         }
