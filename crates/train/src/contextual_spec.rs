@@ -280,32 +280,6 @@ pub enum ContextTrainer {
     PerPosition(Box<Trainer>),
 }
 
-/// What a step reports, whatever the kind: the shared fields.
-#[derive(Clone, Debug, Serialize)]
-pub struct StepLine {
-    pub step: u64,
-    pub lr: f32,
-    pub loss: f64,
-    pub mse: f64,
-    pub fvu: f64,
-    pub l0: f64,
-    pub context_share: f64,
-}
-
-impl From<ContextStepStats> for StepLine {
-    fn from(s: ContextStepStats) -> Self {
-        StepLine {
-            step: s.step,
-            lr: s.lr,
-            loss: s.loss,
-            mse: s.mse,
-            fvu: s.fvu,
-            l0: s.l0,
-            context_share: s.context_share,
-        }
-    }
-}
-
 impl ContextTrainer {
     pub fn new(spec: &ContextSpec) -> Result<Self> {
         Ok(match spec {
@@ -346,13 +320,14 @@ impl ContextTrainer {
     }
 
     /// One step on `windows` windows of `len` positions (`[windows · len, d_in]`).
-    pub fn step(&mut self, x: &[f32], len: usize) -> Result<StepLine> {
+    /// One step; a per-position dictionary reports in the same fields, context share 0.
+    pub fn step(&mut self, x: &[f32], len: usize) -> Result<ContextStepStats> {
         Ok(match self {
-            ContextTrainer::Carry(t) => t.step(x, len)?.into(),
-            ContextTrainer::Temporal(t) => t.step(x, len)?.into(),
+            ContextTrainer::Carry(t) => t.step(x, len)?,
+            ContextTrainer::Temporal(t) => t.step(x, len)?,
             ContextTrainer::PerPosition(t) => {
                 let s = t.step(x)?;
-                StepLine {
+                ContextStepStats {
                     step: s.step,
                     lr: s.lr,
                     loss: s.loss,
